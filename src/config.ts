@@ -1,0 +1,231 @@
+/**
+ * Configuration: environment variables (and a `.env` file) → one frozen, typed
+ * Config. Only this module and cli.ts read process.env.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Where messages are stored. */
+export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+/** How the listener reaches ActiveMQ. */
+export interface BrokerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  readonly useSsl: boolean;
+  readonly caCertsFile: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  /** Full STOMP destination, e.g. `/topic/epictopic`. */
+  readonly destination: string;
+  /** Durable subscription name; empty string = non-durable. */
+  readonly subscriptionName: string;
+  readonly clientId: string;
+  /** STOMP heart-beat interval in ms, both directions; 0 disables. */
+  readonly heartbeatMs: number;
+  /** Cap of the exponential reconnect backoff, ms. */
+  readonly reconnectMaxMs: number;
+  /** Messages the broker may send before we acknowledge (ActiveMQ prefetch). */
+  readonly prefetch: number;
+}
+
+/** Stream behaviour (SPEC §3, §5). */
+export interface SseConfig {
+  /** Seconds between `heartbeat` events; 0 disables heartbeats. */
+  readonly heartbeatSeconds: number;
+  readonly clientQueueSize: number;
+  readonly replayMax: number;
+  readonly maxClients: number;
+  readonly maxStreamsPerUser: number;
+  readonly allowQueryToken: boolean;
+}
+
+/** The whole validated configuration. */
+export interface Config {
+  readonly database: DatabaseConfig;
+  readonly redisUrl: string | undefined;
+  readonly channelGroup: string;
+  readonly broker: BrokerConfig;
+  readonly http: { readonly host: string; readonly port: number };
+  readonly sse: SseConfig;
+  readonly corsAllowedOrigins: readonly string[];
+  readonly trustedProxies: readonly string[];
+  readonly sessionSecureCookie: boolean | undefined;
+  /** Largest accepted message body in bytes; larger ones are rejected. */
+  readonly messageMaxBytes: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Thrown when configuration is invalid; `problems` holds one line per bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''].includes(v), 'must be true or false')
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be an integer between ${min} and ${max}`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be an integer between ${min} and ${max}`);
+
+const seconds = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds (0 or more)')
+  .transform(Number);
+
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== ''),
+);
+
+const databaseUrl = z
+  .string()
+  .trim()
+  .transform((v, ctx): DatabaseConfig => {
+    if (/^postgres(ql)?:\/\//.test(v)) return { kind: 'postgres', url: v };
+    if (v.startsWith('sqlite:')) {
+      const path = v.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+      if (path !== '') return { kind: 'sqlite', path };
+    }
+    ctx.addIssue({ code: 'custom', message: 'must be postgres://… or sqlite:<path>' });
+    return z.NEVER;
+  });
+
+const optionalFile = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .refine((v) => v === undefined || existsSync(v), 'file does not exist');
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** Each variable with its default; `undefined` default = unset is allowed. */
+const schema = z.object({
+  DATABASE_URL: databaseUrl.prefault('sqlite:./data/swf-relay.db'),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .refine((v) => v === '' || /^rediss?:\/\//.test(v), 'must be redis://… or rediss://…')
+    .optional(),
+  SSE_CHANNEL_GROUP: nonEmpty.default('workflow_events'),
+  ACTIVEMQ_HOST: nonEmpty.default('127.0.0.1'),
+  ACTIVEMQ_PORT: int(1, 65535).default(61613),
+  ACTIVEMQ_USER: z.string().optional(),
+  ACTIVEMQ_PASSWORD: z.string().optional(),
+  ACTIVEMQ_USE_SSL: bool.default(false),
+  ACTIVEMQ_SSL_CA_CERTS: optionalFile.optional(),
+  ACTIVEMQ_SSL_CERT_FILE: optionalFile.optional(),
+  ACTIVEMQ_SSL_KEY_FILE: optionalFile.optional(),
+  ACTIVEMQ_HEARTBEAT_TOPIC: nonEmpty.default('epictopic'),
+  ACTIVEMQ_SUBSCRIPTION_NAME: z.string().trim().default('swf-relay'),
+  ACTIVEMQ_CLIENT_ID: nonEmpty.default('swf-relay'),
+  ACTIVEMQ_HEARTBEAT_MS: int(0, 3_600_000).default(10_000),
+  ACTIVEMQ_RECONNECT_MAX_SECONDS: int(1, 3600).default(30),
+  ACTIVEMQ_PREFETCH: int(1, 100_000).default(1000),
+  HOST: nonEmpty.default('127.0.0.1'),
+  PORT: int(0, 65535).default(8000),
+  SSE_HEARTBEAT_SECONDS: seconds.default(30),
+  SSE_CLIENT_QUEUE_SIZE: int(1, 1_000_000).default(100),
+  SSE_REPLAY_MAX: int(0, 10_000_000).default(10_000),
+  SSE_MAX_CLIENTS: int(1, 10_000_000).default(10_000),
+  SSE_MAX_STREAMS_PER_USER: int(1, 10_000_000).default(50),
+  SSE_ALLOW_QUERY_TOKEN: bool.default(false),
+  CORS_ALLOWED_ORIGINS: list.default([]),
+  TRUSTED_PROXIES: list.default([]),
+  SESSION_SECURE_COOKIE: bool.optional(),
+  MESSAGE_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Reads `.env` in `dir` (if present) as a plain object; real environment variables win over it. */
+export function readDotEnv(dir: string = process.cwd()): Record<string, string> {
+  const file = `${dir}/.env`;
+  if (!existsSync(file)) return {};
+  return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
+}
+
+/** Validates `env` and returns a frozen Config, or throws ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Only the variables we know; an empty string counts as unset for optional ones.
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'config');
+      return `${name}: ${issue.message} (got ${JSON.stringify(input[name] ?? '')})`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  if (Boolean(e.ACTIVEMQ_SSL_CERT_FILE) !== Boolean(e.ACTIVEMQ_SSL_KEY_FILE)) {
+    throw new ConfigError(['ACTIVEMQ_SSL_CERT_FILE/ACTIVEMQ_SSL_KEY_FILE: give both or neither']);
+  }
+  const topic = e.ACTIVEMQ_HEARTBEAT_TOPIC;
+  const config: Config = {
+    database: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL === '' ? undefined : e.REDIS_URL,
+    channelGroup: e.SSE_CHANNEL_GROUP,
+    broker: {
+      host: e.ACTIVEMQ_HOST,
+      port: e.ACTIVEMQ_PORT,
+      user: e.ACTIVEMQ_USER,
+      password: e.ACTIVEMQ_PASSWORD,
+      useSsl: e.ACTIVEMQ_USE_SSL,
+      caCertsFile: e.ACTIVEMQ_SSL_CA_CERTS,
+      certFile: e.ACTIVEMQ_SSL_CERT_FILE,
+      keyFile: e.ACTIVEMQ_SSL_KEY_FILE,
+      destination: topic.startsWith('/') ? topic : `/topic/${topic}`,
+      subscriptionName: e.ACTIVEMQ_SUBSCRIPTION_NAME,
+      clientId: e.ACTIVEMQ_CLIENT_ID,
+      heartbeatMs: e.ACTIVEMQ_HEARTBEAT_MS,
+      reconnectMaxMs: e.ACTIVEMQ_RECONNECT_MAX_SECONDS * 1000,
+      prefetch: e.ACTIVEMQ_PREFETCH,
+    },
+    http: { host: e.HOST, port: e.PORT },
+    sse: {
+      heartbeatSeconds: e.SSE_HEARTBEAT_SECONDS,
+      clientQueueSize: e.SSE_CLIENT_QUEUE_SIZE,
+      replayMax: e.SSE_REPLAY_MAX,
+      maxClients: e.SSE_MAX_CLIENTS,
+      maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER,
+      allowQueryToken: e.SSE_ALLOW_QUERY_TOKEN,
+    },
+    corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS,
+    trustedProxies: e.TRUSTED_PROXIES,
+    sessionSecureCookie: e.SESSION_SECURE_COOKIE,
+    messageMaxBytes: e.MESSAGE_MAX_BYTES,
+    logLevel: e.LOG_LEVEL,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

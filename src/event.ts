@@ -1,0 +1,48 @@
+/**
+ * RelayEvent: one message on its way from the listener to SSE clients, as it
+ * travels on the bus. Built once per message; every client shares it.
+ */
+import type { Filterable } from './filter.js';
+import { AGENT_STATUS, eventNameFor, type HeartbeatFields, type WorkflowFields } from './message.js';
+
+/** One relayed event. */
+export interface RelayEvent extends Filterable {
+  /** Store id as a decimal string; null for agent heartbeats, which are not stored as messages and not replayable. */
+  readonly id: string | null;
+  /** SSE event name. */
+  readonly event: string;
+  /** The enriched payload as one line of JSON. */
+  readonly data: string;
+  /** When the listener received it, ms since the epoch. */
+  readonly receivedAt: number;
+}
+
+/** The event of a stored workflow message. */
+export function workflowEvent(id: string, fields: WorkflowFields, data: string, receivedAt: number): RelayEvent {
+  return {
+    id,
+    event: eventNameFor(fields.msgType),
+    msgType: fields.msgType,
+    runId: fields.runId,
+    namespace: fields.namespace,
+    senderAgent: fields.senderAgent,
+    processedBy: fields.processedBy,
+    data,
+    receivedAt,
+  };
+}
+
+/** The `agent_status` event of a heartbeat. */
+export function agentStatusEvent(fields: HeartbeatFields, data: string, receivedAt: number): RelayEvent {
+  return {
+    id: null,
+    event: AGENT_STATUS,
+    msgType: AGENT_STATUS,
+    runId: null,
+    namespace: fields.namespace,
+    senderAgent: fields.agentName,
+    processedBy: null,
+    data,
+    receivedAt,
+  };
+}

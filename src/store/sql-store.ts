@@ -1,0 +1,333 @@
+/**
+ * SqlStore: the Store over Kysely, shared by SQLite and PostgreSQL. Dialect
+ * differences live in the migrations and in sqlite.ts / postgres.ts.
+ */
+import { Migrator, sql, type Kysely, type Selectable } from 'kysely';
+import { migrationsFor } from './migrations/index.js';
+import type { Database, WorkflowMessagesTable, TokensTable, UsersTable } from './schema.js';
+import type {
+  Dialect,
+  IngestBatch,
+  Store,
+  StoredAgent,
+  StoredMessage,
+  StoredRejected,
+  StoredSubscriber,
+  StoredToken,
+  StoredUser,
+  SubscriberOpen,
+  SubscriberUpdate,
+} from './store.js';
+
+/** Rows per INSERT statement: far below both dialects' bound-parameter limits. */
+const INSERT_CHUNK = 500;
+
+/** Store implementation over a Kysely instance; the instance is owned (closed by close()). */
+export class SqlStore implements Store {
+  constructor(
+    readonly dialect: Dialect,
+    protected readonly db: Kysely<Database>,
+  ) {}
+
+  async migrate(): Promise<string[]> {
+    const migrator = new Migrator({
+      db: this.db,
+      provider: { getMigrations: async () => migrationsFor(this.dialect) },
+      migrationTableName: 'swf_relay_migrations',
+      migrationLockTableName: 'swf_relay_migrations_lock',
+    });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  async commitBatch(batch: IngestBatch): Promise<(string | null)[]> {
+    return this.db.transaction().execute(async (trx) => {
+      // Repeats inside one batch (a redelivery racing its original) count as duplicates.
+      const firstIndex = new Map<string, number>();
+      batch.messages.forEach((m, i) => {
+        if (!firstIndex.has(m.brokerMessageId)) firstIndex.set(m.brokerMessageId, i);
+      });
+      const unique = batch.messages.filter((m, i) => firstIndex.get(m.brokerMessageId) === i);
+      const idByBrokerId = new Map<string, string>();
+      for (let start = 0; start < unique.length; start += INSERT_CHUNK) {
+        const rows = unique.slice(start, start + INSERT_CHUNK).map((m) => ({
+          broker_message_id: m.brokerMessageId,
+          message_type: m.fields.msgType,
+          sender_agent: m.fields.senderAgent,
+          recipient_agent: m.fields.recipientAgent,
+          namespace: m.fields.namespace,
+          execution_id: m.fields.executionId,
+          run_id: m.fields.runId,
+          processed_by: m.fields.processedBy,
+          filename: m.fields.filename,
+          queue_name: m.queueName,
+          sent_at: m.sentAt,
+          message_content: m.content,
+          message_metadata: m.metadata,
+        }));
+        const inserted = await trx
+          .insertInto('workflow_messages')
+          .values(rows)
+          .onConflict((oc) => oc.column('broker_message_id').doNothing())
+          .returning(['id', 'broker_message_id'])
+          .execute();
+        for (const row of inserted) idByBrokerId.set(row.broker_message_id, String(row.id));
+      }
+      for (const hb of batch.heartbeats) {
+        const values = {
+          name: hb.fields.agentName,
+          agent_type: hb.fields.agentType,
+          status: hb.fields.status,
+          namespace: hb.fields.namespace,
+          last_heartbeat: hb.at,
+          payload: hb.payload,
+          first_seen: hb.at,
+        };
+        await trx
+          .insertInto('agents')
+          .values(values)
+          .onConflict((oc) =>
+            oc.column('name').doUpdateSet({
+              agent_type: values.agent_type,
+              status: values.status,
+              namespace: values.namespace,
+              last_heartbeat: values.last_heartbeat,
+              payload: values.payload,
+            }),
+          )
+          .execute();
+      }
+      for (const r of batch.rejected) {
+        await trx
+          .insertInto('rejected_messages')
+          .values({
+            broker_message_id: r.brokerMessageId,
+            received_at: r.receivedAt,
+            queue_name: r.queueName,
+            reason: r.reason,
+            detail: r.detail,
+            body: r.body,
+            body_size: r.bodySize,
+            truncated: r.truncated ? 1 : 0,
+            headers: r.headers,
+          })
+          .onConflict((oc) => oc.column('broker_message_id').doNothing())
+          .execute();
+      }
+      return batch.messages.map((m, i) => (firstIndex.get(m.brokerMessageId) === i ? idByBrokerId.get(m.brokerMessageId) ?? null : null));
+    });
+  }
+
+  async messagesAfter(afterId: string, limit: number): Promise<StoredMessage[]> {
+    const rows = await this.db
+      .selectFrom('workflow_messages')
+      .selectAll()
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toStoredMessage);
+  }
+
+  async lastMessageAt(): Promise<string | null> {
+    const row = await this.db.selectFrom('workflow_messages').select('sent_at').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return row?.sent_at ?? null;
+  }
+
+  async listRejected(limit: number): Promise<StoredRejected[]> {
+    const rows = await this.db.selectFrom('rejected_messages').selectAll().orderBy('id', 'desc').limit(limit).execute();
+    return rows.map((r) => ({
+      id: String(r.id),
+      brokerMessageId: r.broker_message_id,
+      receivedAt: r.received_at,
+      queueName: r.queue_name,
+      reason: r.reason,
+      detail: r.detail,
+      body: new Uint8Array(r.body),
+      bodySize: Number(r.body_size),
+      truncated: Boolean(r.truncated),
+      headers: r.headers,
+    }));
+  }
+
+  async listAgents(): Promise<StoredAgent[]> {
+    const rows = await this.db.selectFrom('agents').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({
+      name: r.name,
+      agentType: r.agent_type,
+      status: r.status,
+      namespace: r.namespace,
+      lastHeartbeat: r.last_heartbeat,
+    }));
+  }
+
+  async createUser(username: string): Promise<StoredUser> {
+    const row = await this.db
+      .insertInto('users')
+      .values({ username, password_hash: null, is_active: 1, created_at: new Date().toISOString() })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toUser(row);
+  }
+
+  async findUser(username: string): Promise<StoredUser | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+    return row ? toUser(row) : undefined;
+  }
+
+  async insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean }): Promise<StoredToken> {
+    const row = await this.db
+      .insertInto('tokens')
+      .values({
+        user_id: token.userId,
+        key_prefix: token.keyPrefix,
+        key_hash: token.keyHash,
+        name: token.name,
+        can_publish: token.canPublish ? 1 : 0,
+        created_at: new Date().toISOString(),
+        revoked_at: null,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const stored = await this.tokensQuery().where('tokens.id', '=', row.id).executeTakeFirstOrThrow();
+    return toToken(stored);
+  }
+
+  async findTokenByPrefix(keyPrefix: string): Promise<StoredToken | undefined> {
+    const row = await this.tokensQuery().where('tokens.key_prefix', '=', keyPrefix).executeTakeFirst();
+    return row ? toToken(row) : undefined;
+  }
+
+  async listTokens(): Promise<StoredToken[]> {
+    const rows = await this.tokensQuery().orderBy('tokens.id').execute();
+    return rows.map(toToken);
+  }
+
+  async revokeToken(idOrPrefix: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('tokens')
+      .set({ revoked_at: new Date().toISOString() })
+      .where((eb) => {
+        const byPrefix = eb('key_prefix', '=', idOrPrefix);
+        return /^\d+$/.test(idOrPrefix) ? eb.or([byPrefix, eb('id', '=', idOrPrefix)]) : byPrefix;
+      })
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async openSubscriber(s: SubscriberOpen): Promise<void> {
+    await this.db
+      .insertInto('subscribers')
+      .values({
+        client_id: s.clientId,
+        name: s.name,
+        username: s.username,
+        ip: s.ip,
+        location: null,
+        process: s.process,
+        connected_at: s.connectedAt,
+        disconnected_at: null,
+        last_activity: s.connectedAt,
+        is_active: 1,
+        message_filters: s.filters,
+        messages_sent: 0,
+        messages_dropped: 0,
+      })
+      .execute();
+  }
+
+  async updateSubscribers(updates: readonly SubscriberUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    await this.db.transaction().execute(async (trx) => {
+      for (const u of updates) {
+        await trx
+          .updateTable('subscribers')
+          .set({
+            messages_sent: u.messagesSent,
+            messages_dropped: u.messagesDropped,
+            last_activity: u.lastActivity,
+            ...(u.disconnectedAt === null ? {} : { disconnected_at: u.disconnectedAt, is_active: 0 }),
+          })
+          .where('client_id', '=', u.clientId)
+          .execute();
+      }
+    });
+  }
+
+  async listSubscribers(activeOnly: boolean): Promise<StoredSubscriber[]> {
+    let query = this.db.selectFrom('subscribers').selectAll().orderBy('connected_at', 'desc');
+    if (activeOnly) query = query.where('is_active', '=', 1);
+    const rows = await query.execute();
+    return rows.map((r) => ({
+      clientId: r.client_id,
+      name: r.name,
+      username: r.username,
+      ip: r.ip,
+      process: r.process,
+      connectedAt: r.connected_at,
+      filters: r.message_filters,
+      disconnectedAt: r.disconnected_at,
+      lastActivity: r.last_activity,
+      isActive: Boolean(r.is_active),
+      messagesSent: Number(r.messages_sent),
+      messagesDropped: Number(r.messages_dropped),
+    }));
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  private tokensQuery() {
+    return this.db
+      .selectFrom('tokens')
+      .innerJoin('users', 'users.id', 'tokens.user_id')
+      .selectAll('tokens')
+      .select(['users.username', 'users.is_active']);
+  }
+}
+
+function toStoredMessage(r: Selectable<WorkflowMessagesTable>): StoredMessage {
+  return {
+    id: String(r.id),
+    brokerMessageId: r.broker_message_id,
+    fields: {
+      msgType: r.message_type,
+      runId: r.run_id,
+      executionId: r.execution_id,
+      filename: r.filename,
+      senderAgent: r.sender_agent,
+      recipientAgent: r.recipient_agent,
+      namespace: r.namespace,
+      processedBy: r.processed_by,
+    },
+    queueName: r.queue_name,
+    sentAt: r.sent_at,
+    content: r.message_content,
+  };
+}
+
+function toUser(r: Selectable<UsersTable>): StoredUser {
+  return { id: String(r.id), username: r.username, isActive: Boolean(r.is_active) };
+}
+
+function toToken(r: Selectable<TokensTable> & { username: string; is_active: number }): StoredToken {
+  return {
+    id: String(r.id),
+    userId: String(r.user_id),
+    username: r.username,
+    userActive: Boolean(r.is_active),
+    keyPrefix: r.key_prefix,
+    keyHash: r.key_hash,
+    name: r.name,
+    canPublish: Boolean(r.can_publish),
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}

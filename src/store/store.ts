@@ -1,0 +1,177 @@
+/**
+ * Store: everything the relay persists (SPEC §8), behind one interface with a
+ * SQLite and a PostgreSQL implementation sharing one Kysely query layer.
+ */
+import type { DatabaseConfig } from '../config.js';
+import type { HeartbeatFields, WorkflowFields } from '../message.js';
+
+/** SQL dialects the store speaks. */
+export type Dialect = 'sqlite' | 'postgres';
+
+/** A workflow message ready to be stored. */
+export interface NewWorkflowMessage {
+  /** The broker's message-id (unique); duplicates are skipped. */
+  readonly brokerMessageId: string;
+  readonly fields: WorkflowFields;
+  readonly queueName: string;
+  /** ISO-8601 receipt time. */
+  readonly sentAt: string;
+  /** The enriched payload as relayed (JSON text). */
+  readonly content: string;
+  /** Broker headers (JSON text). */
+  readonly metadata: string;
+}
+
+/** An agent heartbeat to upsert. */
+export interface AgentHeartbeat {
+  readonly fields: HeartbeatFields;
+  /** The heartbeat body (JSON text). */
+  readonly payload: string;
+  /** ISO-8601 receipt time. */
+  readonly at: string;
+}
+
+/** A body that could not be used, kept with its reason. */
+export interface NewRejected {
+  readonly brokerMessageId: string | null;
+  readonly receivedAt: string;
+  readonly queueName: string;
+  readonly reason: string;
+  readonly detail: string;
+  /** Raw bytes, already truncated to the size limit. */
+  readonly body: Uint8Array;
+  /** Size of the original body in bytes. */
+  readonly bodySize: number;
+  readonly truncated: boolean;
+  /** Broker headers (JSON text). */
+  readonly headers: string;
+}
+
+/** What one ingestion transaction writes. */
+export interface IngestBatch {
+  readonly messages: readonly NewWorkflowMessage[];
+  readonly heartbeats: readonly AgentHeartbeat[];
+  readonly rejected: readonly NewRejected[];
+}
+
+/** A stored workflow message. */
+export interface StoredMessage {
+  readonly id: string;
+  readonly brokerMessageId: string;
+  readonly fields: WorkflowFields;
+  readonly queueName: string;
+  readonly sentAt: string;
+  readonly content: string;
+}
+
+/** A stored rejected body. */
+export interface StoredRejected extends NewRejected {
+  readonly id: string;
+}
+
+/** A known agent. */
+export interface StoredAgent {
+  readonly name: string;
+  readonly agentType: string | null;
+  readonly status: string;
+  readonly namespace: string | null;
+  readonly lastHeartbeat: string;
+}
+
+/** A user account. */
+export interface StoredUser {
+  readonly id: string;
+  readonly username: string;
+  readonly isActive: boolean;
+}
+
+/** A token as stored (no key, only its hash). */
+export interface StoredToken {
+  readonly id: string;
+  readonly userId: string;
+  readonly username: string;
+  readonly userActive: boolean;
+  readonly keyPrefix: string;
+  readonly keyHash: string;
+  readonly name: string | null;
+  readonly canPublish: boolean;
+  readonly createdAt: string;
+  readonly revokedAt: string | null;
+}
+
+/** A new SSE connection, recorded when it opens. */
+export interface SubscriberOpen {
+  readonly clientId: string;
+  readonly name: string;
+  readonly username: string | null;
+  readonly ip: string | null;
+  readonly process: string;
+  readonly connectedAt: string;
+  /** Filters as JSON text. */
+  readonly filters: string;
+}
+
+/** Counters of one connection, flushed in batches; `disconnectedAt` set once it closed. */
+export interface SubscriberUpdate {
+  readonly clientId: string;
+  readonly messagesSent: number;
+  readonly messagesDropped: number;
+  readonly lastActivity: string;
+  readonly disconnectedAt: string | null;
+}
+
+/** A recorded SSE connection. */
+export interface StoredSubscriber extends SubscriberOpen {
+  readonly disconnectedAt: string | null;
+  readonly lastActivity: string;
+  readonly isActive: boolean;
+  readonly messagesSent: number;
+  readonly messagesDropped: number;
+}
+
+/** Persistence of the relay. All methods are safe to call concurrently. */
+export interface Store {
+  readonly dialect: Dialect;
+  /** Applies pending migrations; returns the names applied now (empty when up to date). */
+  migrate(): Promise<string[]>;
+  /**
+   * Writes one batch in one transaction. Returns, for each `batch.messages[i]`,
+   * its new id, or null when its broker message-id was already stored (or repeats within the batch).
+   */
+  commitBatch(batch: IngestBatch): Promise<(string | null)[]>;
+  /** Stored messages with id greater than `afterId`, in id order, at most `limit`. */
+  messagesAfter(afterId: string, limit: number): Promise<StoredMessage[]>;
+  /** Time of the newest stored message, or null. */
+  lastMessageAt(): Promise<string | null>;
+  /** Newest rejected bodies first. */
+  listRejected(limit: number): Promise<StoredRejected[]>;
+  listAgents(): Promise<StoredAgent[]>;
+
+  /** Creates a user (no password) and returns it; throws if the name is taken. */
+  createUser(username: string): Promise<StoredUser>;
+  findUser(username: string): Promise<StoredUser | undefined>;
+  insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean }): Promise<StoredToken>;
+  findTokenByPrefix(keyPrefix: string): Promise<StoredToken | undefined>;
+  listTokens(): Promise<StoredToken[]>;
+  /** Marks a token revoked by id or key prefix; false when none matched or it was already revoked. */
+  revokeToken(idOrPrefix: string): Promise<boolean>;
+
+  openSubscriber(subscriber: SubscriberOpen): Promise<void>;
+  /** Applies many counter updates in one transaction. */
+  updateSubscribers(updates: readonly SubscriberUpdate[]): Promise<void>;
+  listSubscribers(activeOnly: boolean): Promise<StoredSubscriber[]>;
+
+  /** A trivial query, for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens the store the configuration names (it does not migrate). */
+export async function createStore(database: DatabaseConfig): Promise<Store> {
+  if (database.kind === 'sqlite') {
+    const { openSqliteStore } = await import('./sqlite.js');
+    return openSqliteStore(database.path);
+  }
+  const { openPostgresStore } = await import('./postgres.js');
+  return openPostgresStore(database.url);
+}

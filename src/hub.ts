@@ -1,0 +1,143 @@
+/**
+ * Hub: this process's SSE clients, indexed by their filters so that an event
+ * costs work only for the clients it can match; fanout and heartbeats.
+ */
+import type { SseClient } from './client.js';
+import type { RelayEvent } from './event.js';
+import { matches, type Filters } from './filter.js';
+import { encodeEvent, encodeHeartbeat } from './sse-frame.js';
+
+type IndexKey = 'runIds' | 'msgTypes' | 'namespaces' | 'agents';
+
+/**
+ * Each filtered client sits in one bucket per value of one of its filters
+ * (the most selective given: run ids, then message types, namespaces, agents).
+ * Clients without filters sit in `unfiltered`.
+ */
+const INDEX_ORDER: readonly IndexKey[] = ['runIds', 'msgTypes', 'namespaces', 'agents'];
+
+/** Counters of the hub's work, for status and metrics. */
+export interface HubCounters {
+  /** Events handed to the hub. */
+  relayed: number;
+  /** Event deliveries to clients (written or queued). */
+  delivered: number;
+}
+
+/** The clients of this process. */
+export class Hub {
+  readonly counters: HubCounters = { relayed: 0, delivered: 0 };
+  private readonly all = new Set<SseClient>();
+  private readonly unfiltered = new Set<SseClient>();
+  private readonly index: Record<IndexKey, Map<string, Set<SseClient>>> = {
+    runIds: new Map(),
+    msgTypes: new Map(),
+    namespaces: new Map(),
+    agents: new Map(),
+  };
+  private readonly perUser = new Map<string, number>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+
+  /** Number of connected clients. */
+  get size(): number {
+    return this.all.size;
+  }
+
+  /** Open streams of one user. */
+  streamsOf(username: string): number {
+    return this.perUser.get(username) ?? 0;
+  }
+
+  /** Every connected client. */
+  clients(): IterableIterator<SseClient> {
+    return this.all.values();
+  }
+
+  add(client: SseClient): void {
+    if (this.all.has(client)) return;
+    this.all.add(client);
+    this.perUser.set(client.info.username, this.streamsOf(client.info.username) + 1);
+    const key = indexKeyOf(client.info.filters);
+    if (key === null) {
+      this.unfiltered.add(client);
+      return;
+    }
+    for (const value of client.info.filters[key]!) {
+      let bucket = this.index[key].get(value);
+      if (!bucket) this.index[key].set(value, (bucket = new Set()));
+      bucket.add(client);
+    }
+  }
+
+  remove(client: SseClient): void {
+    if (!this.all.delete(client)) return;
+    const left = this.streamsOf(client.info.username) - 1;
+    if (left > 0) this.perUser.set(client.info.username, left);
+    else this.perUser.delete(client.info.username);
+    const key = indexKeyOf(client.info.filters);
+    if (key === null) {
+      this.unfiltered.delete(client);
+      return;
+    }
+    for (const value of client.info.filters[key]!) {
+      const bucket = this.index[key].get(value);
+      bucket?.delete(client);
+      if (bucket?.size === 0) this.index[key].delete(value);
+    }
+  }
+
+  /** Delivers events, in order, to every client whose filters match. Never throws. */
+  dispatch(events: readonly RelayEvent[]): void {
+    for (const event of events) this.dispatchOne(event);
+  }
+
+  private dispatchOne(event: RelayEvent): void {
+    this.counters.relayed++;
+    // Encoded lazily, once, and shared by every matching client.
+    let frame: Buffer | undefined;
+    const deliver = (client: SseClient) => {
+      if (!matches(client.info.filters, event)) return;
+      frame ??= encodeEvent(event);
+      client.send(frame, event.id);
+      this.counters.delivered++;
+    };
+    for (const client of this.unfiltered) deliver(client);
+    this.visit('runIds', event.runId, deliver);
+    this.visit('msgTypes', event.msgType, deliver);
+    this.visit('namespaces', event.namespace, deliver);
+    this.visit('agents', event.senderAgent, deliver);
+    if (event.processedBy !== event.senderAgent) {
+      // A client listing both agents was already visited through the sender's bucket.
+      this.visit('agents', event.processedBy, (client) => {
+        if (event.senderAgent === null || !client.info.filters.agents!.has(event.senderAgent)) deliver(client);
+      });
+    }
+  }
+
+  private visit(key: IndexKey, value: string | null, fn: (client: SseClient) => void): void {
+    if (value === null) return;
+    const bucket = this.index[key].get(value);
+    if (bucket) for (const client of bucket) fn(client);
+  }
+
+  /** Starts sending `heartbeat` every `seconds` to every client; 0 disables. */
+  startHeartbeats(seconds: number): void {
+    this.stopHeartbeats();
+    if (seconds <= 0) return;
+    this.heartbeatTimer = setInterval(() => {
+      const frame = encodeHeartbeat(Date.now());
+      for (const client of this.all) client.sendControl(frame);
+    }, seconds * 1000);
+    this.heartbeatTimer.unref();
+  }
+
+  stopHeartbeats(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+}
+
+function indexKeyOf(filters: Filters): IndexKey | null {
+  for (const key of INDEX_ORDER) if (filters[key] !== null) return key;
+  return null;
+}

@@ -1,0 +1,71 @@
+/**
+ * Authentication: API tokens (SPEC §5). Keys are random, shown once, stored
+ * only as a SHA-256 hash (a 256-bit random key needs no slow hash), and
+ * compared in constant time.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { AppError } from './errors.js';
+import type { Store, StoredToken } from './store/store.js';
+
+/** Characters of the key stored in clear to find its row; the rest is only hashed. */
+export const KEY_PREFIX_LENGTH = 8;
+
+/** Who made a request. */
+export interface Principal {
+  readonly userId: string;
+  readonly username: string;
+  readonly tokenId: string;
+  readonly canPublish: boolean;
+}
+
+/** A fresh key: 32 random bytes, base64url (43 characters). */
+export function generateKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Hex SHA-256 of a key. */
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** Creates a token for `username` and returns its key (shown once). */
+export async function createToken(
+  store: Store,
+  username: string,
+  options: { createUser?: boolean; name?: string | null; canPublish?: boolean } = {},
+): Promise<{ key: string; token: StoredToken }> {
+  let user = await store.findUser(username);
+  if (!user) {
+    if (!options.createUser) throw new AppError('NOT_FOUND', `no user named "${username}" (use --create-user)`);
+    user = await store.createUser(username);
+  }
+  const key = generateKey();
+  const token = await store.insertToken({
+    userId: user.id,
+    keyPrefix: key.slice(0, KEY_PREFIX_LENGTH),
+    keyHash: hashKey(key),
+    name: options.name ?? null,
+    canPublish: options.canPublish ?? false,
+  });
+  return { key, token };
+}
+
+/** The key in an `Authorization: Token <key>` or `Bearer <key>` header, or null. */
+export function keyFromHeader(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^\s*(token|bearer)\s+(\S+)\s*$/i.exec(header);
+  return match ? match[2]! : null;
+}
+
+/** Resolves a key to its principal, or throws 401. */
+export async function authenticateKey(store: Store, key: string | null): Promise<Principal> {
+  if (key === null) throw new AppError('NOT_AUTHENTICATED', 'Authentication credentials were not provided.');
+  const token = key.length > KEY_PREFIX_LENGTH ? await store.findTokenByPrefix(key.slice(0, KEY_PREFIX_LENGTH)) : undefined;
+  const expected = Buffer.from(token?.keyHash ?? hashKey('no such token'), 'hex');
+  const given = Buffer.from(hashKey(key), 'hex');
+  const same = timingSafeEqual(expected, given);
+  if (!token || !same || token.revokedAt !== null || !token.userActive) {
+    throw new AppError('NOT_AUTHENTICATED', 'Invalid token.');
+  }
+  return { userId: token.userId, username: token.username, tokenId: token.id, canPublish: token.canPublish };
+}

@@ -1,0 +1,202 @@
+/**
+ * StompListener: consumes the workflow topic from ActiveMQ over STOMP 1.2
+ * (@stomp/stompjs over a TCP socket), durable by default, acknowledging each
+ * message individually when the ingestion pipeline says it is safe.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Client, ReconnectionTimeMode, type IMessage, type StompHeaders } from '@stomp/stompjs';
+import { TCPWrapper } from '@stomp/tcp-wrapper';
+import type { Logger } from 'pino';
+import type { BrokerConfig } from '../config.js';
+
+/** One message as the ingestion pipeline sees it. */
+export interface BrokerMessage {
+  /** Raw body bytes, exactly as published. */
+  readonly body: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly destination: string;
+  /** The broker's message-id, unique per message and kept on redelivery. */
+  readonly messageId: string;
+  /** Acknowledges it to the broker; safe to call after the connection dropped (then it is redelivered). */
+  ack(): void;
+}
+
+/** Connection state, for status and readiness. */
+export type BrokerState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
+
+/** What status reports about the broker connection. */
+export interface BrokerStatus {
+  readonly state: BrokerState;
+  readonly destination: string;
+  readonly durable: boolean;
+  readonly connectedSince: string | null;
+  readonly reconnects: number;
+  readonly lastError: string | null;
+}
+
+/** First reconnect delay; it doubles per failed attempt up to `reconnectMaxMs`. */
+const RECONNECT_INITIAL_MS = 500;
+/** Up to this fraction of the delay is added at random, so many relays do not reconnect in step. */
+const RECONNECT_JITTER = 0.3;
+
+/** A TCPWrapper whose socket is TLS with `options` (the wrapper only knows plain TCP). */
+function tlsWrapper(host: string, port: number, options: ConnectionOptions): TCPWrapper {
+  class TlsWrapper extends TCPWrapper {
+    protected override getSocket(p: number, h: string): Socket {
+      return tlsConnect({ ...options, port: p, host: h, servername: h });
+    }
+  }
+  return new TlsWrapper(host, port);
+}
+
+/** Consumes one destination; call start() once, stop() to disconnect (unacked messages are redelivered). */
+export class StompListener {
+  private readonly client: Client;
+  private state: BrokerState = 'stopped';
+  private connectedSince: Date | null = null;
+  private reconnects = 0;
+  private everConnected = false;
+  private failedAttempts = 0;
+  private lastError: string | null = null;
+
+  constructor(
+    private readonly config: BrokerConfig,
+    private readonly log: Logger,
+    private readonly onMessage: (message: BrokerMessage) => void,
+  ) {
+    this.client = new Client({
+      webSocketFactory: () => this.openSocket(),
+      connectHeaders: this.connectHeaders(),
+      heartbeatIncoming: config.heartbeatMs,
+      heartbeatOutgoing: config.heartbeatMs,
+      connectionTimeout: 10_000,
+      reconnectDelay: RECONNECT_INITIAL_MS,
+      maxReconnectDelay: config.reconnectMaxMs,
+      reconnectTimeMode: ReconnectionTimeMode.EXPONENTIAL,
+      debug: () => {},
+    });
+    this.client.beforeConnect = async () => {
+      this.state = 'connecting';
+      if (this.failedAttempts > 0) {
+        const base = Math.min(RECONNECT_INITIAL_MS * 2 ** this.failedAttempts, config.reconnectMaxMs);
+        await sleep(Math.random() * RECONNECT_JITTER * base);
+      }
+    };
+    this.client.onConnect = () => this.subscribe();
+    this.client.onStompError = (frame) => {
+      this.lastError = frame.headers.message ?? 'STOMP ERROR frame';
+      this.log.error({ broker: this.where(), error: this.lastError, body: frame.body.slice(0, 500) }, 'broker sent an error');
+    };
+    this.client.onWebSocketError = (event: { message?: unknown }) => {
+      const message = event?.message instanceof Error ? event.message.message : String(event?.message ?? 'socket error');
+      this.lastError = message;
+    };
+    this.client.onWebSocketClose = () => {
+      const wasConnected = this.connectedSince !== null;
+      if (this.state !== 'stopped') this.state = 'disconnected';
+      this.connectedSince = null;
+      if (!this.client.active) return;
+      this.failedAttempts = wasConnected ? 0 : this.failedAttempts + 1;
+      const level = wasConnected || this.failedAttempts === 1 ? 'warn' : 'info';
+      this.log[level](
+        { broker: this.where(), error: this.lastError, attempt: this.failedAttempts },
+        wasConnected ? 'broker connection lost; reconnecting' : 'broker unreachable; retrying with backoff',
+      );
+    };
+  }
+
+  /** Connects (and keeps reconnecting) in the background. */
+  start(): void {
+    this.state = 'connecting';
+    this.client.activate();
+  }
+
+  /** Disconnects; messages not yet acknowledged stay with the broker. */
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    await this.client.deactivate();
+  }
+
+  status(): BrokerStatus {
+    return {
+      state: this.state,
+      destination: this.config.destination,
+      durable: this.config.subscriptionName !== '',
+      connectedSince: this.connectedSince?.toISOString() ?? null,
+      reconnects: this.reconnects,
+      lastError: this.lastError,
+    };
+  }
+
+  private subscribe(): void {
+    if (this.everConnected) this.reconnects++;
+    this.everConnected = true;
+    this.failedAttempts = 0;
+    this.lastError = null;
+    const durable = this.config.subscriptionName !== '';
+    const receipt = `sub-${randomUUID()}`;
+    const headers: StompHeaders = {
+      ack: 'client-individual',
+      'activemq.prefetchSize': String(this.config.prefetch),
+      receipt,
+    };
+    if (durable) {
+      headers['activemq.subscriptionName'] = this.config.subscriptionName; // ActiveMQ Classic
+      headers['durable-subscription-name'] = this.config.subscriptionName; // Artemis
+      headers['subscription-type'] = 'MULTICAST';
+    }
+    // "connected" only once the broker confirms the subscription: before that, a topic drops what is published.
+    this.client.watchForReceipt(receipt, () => {
+      this.state = 'connected';
+      this.connectedSince = new Date();
+      this.log.info({ broker: this.where(), destination: this.config.destination, durable }, 'subscribed');
+    });
+    this.client.subscribe(this.config.destination, (message) => this.deliver(message), headers);
+  }
+
+  private deliver(message: IMessage): void {
+    const headers = { ...message.headers } as Record<string, string>;
+    this.onMessage({
+      body: message.binaryBody,
+      headers,
+      destination: headers.destination ?? this.config.destination,
+      // ActiveMQ always sets message-id; a broker that does not gets no dedupe rather than a false one.
+      messageId: headers['message-id'] || `local:${randomUUID()}`,
+      ack: () => {
+        try {
+          message.ack();
+        } catch {
+          // The connection is gone: the broker redelivers, and the message-id dedupes it.
+        }
+      },
+    });
+  }
+
+  private connectHeaders(): StompHeaders {
+    const headers: StompHeaders = { host: this.config.host, 'client-id': this.config.clientId };
+    if (this.config.user !== undefined) headers.login = this.config.user;
+    if (this.config.password !== undefined) headers.passcode = this.config.password;
+    return headers;
+  }
+
+  private openSocket(): TCPWrapper {
+    const { host, port, useSsl, caCertsFile, certFile, keyFile } = this.config;
+    if (!useSsl) return new TCPWrapper(host, port);
+    return tlsWrapper(host, port, {
+      ca: caCertsFile ? readFileSync(caCertsFile) : undefined,
+      cert: certFile ? readFileSync(certFile) : undefined,
+      key: keyFile ? readFileSync(keyFile) : undefined,
+    });
+  }
+
+  private where(): string {
+    return `${this.config.useSsl ? 'stomp+ssl' : 'stomp'}://${this.config.host}:${this.config.port}`;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,183 @@
+/**
+ * Ingestor: the one writer. Classifies broker messages, commits them to the
+ * store in small batches (group commit: whatever arrived while the previous
+ * commit ran), publishes the stored ones on the bus in id order, and only then
+ * acknowledges them to the broker.
+ */
+import type { Logger } from 'pino';
+import type { BrokerMessage } from './broker/stomp.js';
+import type { Bus } from './bus/bus.js';
+import { agentStatusEvent, workflowEvent, type RelayEvent } from './event.js';
+import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from './message.js';
+import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, Store } from './store/store.js';
+
+/** Most messages committed in one transaction. */
+const MAX_BATCH = 500;
+/** Retry delays after a failed commit or publish: doubling from 200 ms up to 10 s. */
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 10_000;
+
+/** What the ingestor has done since start. */
+export interface IngestCounters {
+  received: number;
+  stored: number;
+  duplicates: number;
+  heartbeats: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  commits: number;
+  commitFailures: number;
+}
+
+/** A message on its way through, with what became of it. */
+type Item =
+  | { kind: 'workflow'; message: BrokerMessage; row: NewWorkflowMessage; receivedAt: number }
+  | { kind: 'heartbeat'; message: BrokerMessage; row: AgentHeartbeat; content: string; fields: Extract<Classified, { kind: 'heartbeat' }>['fields']; receivedAt: number }
+  | { kind: 'rejected'; message: BrokerMessage; row: NewRejected };
+
+/** Options of createIngestor. */
+export interface IngestorOptions {
+  readonly store: Store;
+  readonly bus: Bus;
+  readonly log: Logger;
+  /** Largest accepted body, bytes. */
+  readonly maxBytes: number;
+}
+
+/** The one writer of the store (SPEC §3: ids are committed in id order). */
+export class Ingestor {
+  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heartbeats: 0, rejected: {}, commits: 0, commitFailures: 0 };
+  /** ISO time of the last message received, or null. */
+  lastMessageAt: string | null = null;
+  private pending: Item[] = [];
+  private running = false;
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: IngestorOptions) {}
+
+  /** Takes one broker message; it is acknowledged once committed and published. */
+  accept(message: BrokerMessage): void {
+    this.counters.received++;
+    const receivedAt = Date.now();
+    this.lastMessageAt = new Date(receivedAt).toISOString();
+    this.pending.push(this.toItem(message, classifyBody(message.body, this.options.maxBytes), receivedAt));
+    if (!this.running) {
+      this.running = true;
+      // Let the messages of this socket read join the batch before committing.
+      setImmediate(() => void this.run());
+    }
+  }
+
+  /** Resolves when everything accepted so far has been handled (or abandoned by stop()). */
+  idle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops retrying; messages not yet committed stay unacknowledged, for the broker to redeliver. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.idle();
+  }
+
+  private async run(): Promise<void> {
+    while (this.pending.length > 0 && !this.stopping) {
+      const items = this.pending.splice(0, MAX_BATCH);
+      const committed = await this.retry('commit', () => this.commit(items));
+      if (committed === undefined) break;
+      const events = committed.value;
+      if (events.length > 0 && (await this.retry('publish', () => this.options.bus.publish(events))) === undefined) break;
+      for (const item of items) item.message.ack();
+    }
+    if (this.stopping) this.pending = [];
+    this.running = false;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Writes one batch; returns the events to relay, in id order. */
+  private async commit(items: Item[]): Promise<RelayEvent[]> {
+    const workflow = items.filter((i): i is Extract<Item, { kind: 'workflow' }> => i.kind === 'workflow');
+    const ids = await this.options.store.commitBatch({
+      messages: workflow.map((i) => i.row),
+      heartbeats: items.flatMap((i) => (i.kind === 'heartbeat' ? [i.row] : [])),
+      rejected: items.flatMap((i) => (i.kind === 'rejected' ? [i.row] : [])),
+    });
+    this.counters.commits++;
+    const idOf = new Map(workflow.map((item, n) => [item, ids[n] ?? null]));
+    const events: RelayEvent[] = [];
+    for (const item of items) {
+      if (item.kind === 'workflow') {
+        const id = idOf.get(item) ?? null;
+        if (id === null) {
+          this.counters.duplicates++;
+          continue;
+        }
+        this.counters.stored++;
+        events.push(workflowEvent(id, item.row.fields, item.row.content, item.receivedAt));
+      } else if (item.kind === 'heartbeat') {
+        this.counters.heartbeats++;
+        events.push(agentStatusEvent(item.fields, item.content, item.receivedAt));
+      } else {
+        const reason = item.row.reason as RejectReason;
+        this.counters.rejected[reason] = (this.counters.rejected[reason] ?? 0) + 1;
+        this.options.log.warn({ reason, detail: item.row.detail, messageId: item.row.brokerMessageId, size: item.row.bodySize }, 'message rejected');
+      }
+    }
+    return events;
+  }
+
+  /** Runs `step` until it succeeds (its result, boxed) or the ingestor stops (undefined). */
+  private async retry<T>(what: string, step: () => Promise<T>): Promise<{ value: T } | undefined> {
+    for (let delay = RETRY_MIN_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      try {
+        return { value: await step() };
+      } catch (err) {
+        this.counters.commitFailures++;
+        this.options.log.error({ err, retryInMs: delay }, `ingestion ${what} failed; retrying (messages stay unacknowledged)`);
+        if (this.stopping) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (this.stopping) return undefined;
+      }
+    }
+  }
+
+  private toItem(message: BrokerMessage, classified: Classified, receivedAt: number): Item {
+    const receipt = { queueName: message.destination, receivedAt };
+    const sentAt = new Date(receivedAt).toISOString();
+    try {
+      if (classified.kind === 'workflow') {
+        const content = JSON.stringify(enrichWorkflow(classified.payload, receipt));
+        const row = { brokerMessageId: message.messageId, fields: classified.fields, queueName: message.destination, sentAt, content, metadata: JSON.stringify(message.headers) };
+        return { kind: 'workflow', message, row, receivedAt };
+      }
+      if (classified.kind === 'heartbeat') {
+        const content = JSON.stringify(enrichHeartbeat(classified.payload, receipt));
+        const row = { fields: classified.fields, payload: JSON.stringify(classified.payload), at: sentAt };
+        return { kind: 'heartbeat', message, row, content, fields: classified.fields, receivedAt };
+      }
+    } catch (err) {
+      // JSON.stringify throws on nesting too deep for the stack.
+      return this.rejectedItem(message, 'bad_json', `cannot re-encode: ${(err as Error).message}`, sentAt);
+    }
+    return this.rejectedItem(message, classified.reason, classified.detail, sentAt);
+  }
+
+  private rejectedItem(message: BrokerMessage, reason: RejectReason, detail: string, receivedAt: string): Item {
+    const { body } = message;
+    return {
+      kind: 'rejected',
+      message,
+      row: {
+        brokerMessageId: message.messageId === '' ? null : message.messageId,
+        receivedAt,
+        queueName: message.destination,
+        reason,
+        detail,
+        body: body.subarray(0, this.options.maxBytes),
+        bodySize: body.byteLength,
+        truncated: body.byteLength > this.options.maxBytes,
+        headers: JSON.stringify(message.headers),
+      },
+    };
+  }
+}

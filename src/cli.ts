@@ -1,0 +1,130 @@
+/**
+ * Command line (SPEC §7): argv → commands. The only module that calls
+ * process.exit; errors become one clear line on stderr and a non-zero exit.
+ */
+import { Command, CommanderError } from 'commander';
+import { createApp } from './app.js';
+import { createToken } from './auth.js';
+import { ConfigError, loadConfig, readDotEnv, type Config } from './config.js';
+import { AppError } from './errors.js';
+import { createStore, type Store } from './store/store.js';
+
+/** Exit codes: 0 ok, 1 failure, 2 bad configuration or usage. */
+const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** Hard limit for a graceful stop, after which the process exits anyway. */
+const STOP_TIMEOUT_MS = 10_000;
+
+/** Configuration from the environment and `.env` (environment wins). */
+function config(): Config {
+  return loadConfig({ ...readDotEnv(), ...process.env });
+}
+
+async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await createStore(config().database);
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function start(): Promise<void> {
+  const app = await createApp(config());
+  await app.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`swf-relay: ${signal} received, stopping\n`);
+    setTimeout(() => process.exit(EXIT.failure), STOP_TIMEOUT_MS).unref();
+    app.stop().then(
+      () => process.exit(EXIT.ok),
+      (err: unknown) => fail(err),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function program(): Command {
+  const cli = new Command('swf-relay')
+    .description('Relays workflow messages from ActiveMQ to HTTP clients as Server-Sent Events')
+    .exitOverride()
+    .showHelpAfterError();
+
+  cli
+    .command('start')
+    .description('run the listener and the web server in one process')
+    .action(start);
+
+  cli
+    .command('migrate')
+    .description('apply pending database migrations')
+    .action(async () => {
+      const store = await createStore(config().database);
+      try {
+        const applied = await store.migrate();
+        process.stdout.write(applied.length === 0 ? 'database is up to date\n' : `applied: ${applied.join(', ')}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+
+  const token = cli.command('token').description('manage API tokens');
+  token
+    .command('create <username>')
+    .description('create a token and print its key (alone, on one line)')
+    .option('--create-user', 'create the user if it does not exist')
+    .option('--name <name>', 'a label for the token')
+    .option('--publish', 'allow this token to publish messages over HTTP')
+    .action(async (username: string, opts: { createUser?: boolean; name?: string; publish?: boolean }) => {
+      const { key } = await withStore((store) =>
+        createToken(store, username, { createUser: opts.createUser ?? false, name: opts.name ?? null, canPublish: opts.publish ?? false }),
+      );
+      process.stdout.write(`${key}\n`);
+    });
+  token
+    .command('list')
+    .description('list tokens (key prefixes only; keys are never stored)')
+    .action(async () => {
+      const tokens = await withStore((store) => store.listTokens());
+      const rows = tokens.map((t) => [t.id, `${t.keyPrefix}…`, t.username, t.name ?? '', t.canPublish ? 'yes' : 'no', t.createdAt, t.revokedAt ?? '']);
+      printTable(['id', 'key', 'user', 'name', 'publish', 'created', 'revoked'], rows);
+    });
+  token
+    .command('revoke <id-or-prefix>')
+    .description('revoke a token by its id or key prefix')
+    .action(async (idOrPrefix: string) => {
+      const revoked = await withStore((store) => store.revokeToken(idOrPrefix));
+      if (!revoked) throw new AppError('NOT_FOUND', `no active token with id or prefix "${idOrPrefix}"`);
+      process.stdout.write(`revoked ${idOrPrefix}\n`);
+    });
+  return cli;
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}
+
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    for (const line of err.problems) process.stderr.write(`swf-relay: ${line}\n`);
+    process.exit(EXIT.usage);
+  }
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`swf-relay: ${message}\n`);
+  process.exit(EXIT.failure);
+}
+
+/** Runs the command line; exits the process on error. */
+export async function run(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    fail(err);
+  }
+}

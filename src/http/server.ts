@@ -1,0 +1,77 @@
+/**
+ * The HTTP layer: builds the fastify app (routes, auth, one error→JSON
+ * mapping). Listening is the caller's job (app.ts).
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { authenticateKey, keyFromHeader, type Principal } from '../auth.js';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import type { Hub } from '../hub.js';
+import { redactUrl } from '../log.js';
+import type { Store } from '../store/store.js';
+import type { SubscriberRecorder } from '../subscribers.js';
+import { registerStatusRoutes, type StatusSources } from './status.js';
+import { registerStreamRoutes } from './sse.js';
+
+/** Everything the routes need. */
+export interface HttpDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly hub: Hub;
+  readonly log: Logger;
+  readonly subscribers: SubscriberRecorder;
+  readonly status: StatusSources;
+  /** Name of this process in status output (`host:pid`). */
+  readonly processName: string;
+}
+
+/** Resolves the caller of a request, or throws 401. */
+export type Authenticate = (request: FastifyRequest) => Promise<Principal>;
+
+/** Builds the app; nothing listens until the caller calls `listen`. */
+export function buildHttpServer(deps: HttpDeps): FastifyInstance {
+  const { config, store } = deps;
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    routerOptions: { ignoreTrailingSlash: true },
+    bodyLimit: config.messageMaxBytes,
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
+    // SSE responses live for hours; only the request itself must arrive in time.
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+  });
+  app.addHook('onRequest', async (request) => {
+    // Request logs must not carry tokens, even from the query string.
+    request.log = request.log.child({ url: redactUrl(request.url) });
+  });
+
+  const authenticate: Authenticate = async (request) => {
+    let key = keyFromHeader(request.headers.authorization);
+    if (key === null && config.sse.allowQueryToken) {
+      const token = (request.query as Record<string, unknown>).token;
+      if (typeof token === 'string' && token !== '') key = token;
+    }
+    return authenticateKey(store, key);
+  };
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof AppError) {
+      if (error.retryAfter !== undefined) void reply.header('Retry-After', String(error.retryAfter));
+      if (error.status === 401) void reply.header('WWW-Authenticate', 'Token');
+      return reply.status(error.status).send({ detail: error.message, ...error.extra });
+    }
+    const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+      return reply.status(500).send({ detail: 'Internal server error.' });
+    }
+    return reply.status(status).send({ detail: (error as Error).message });
+  });
+  app.setNotFoundHandler((_request, reply) => reply.status(404).send({ detail: 'Not found.' }));
+
+  registerStreamRoutes(app, deps, authenticate);
+  registerStatusRoutes(app, deps, authenticate);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  return app;
+}

@@ -1,0 +1,71 @@
+/** `GET /api/messages/stream/`: the SSE stream (SPEC §3). */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SseClient } from '../client.js';
+import { AppError } from '../errors.js';
+import { parseFilters } from '../filter.js';
+import { encodeControl, encodeRetry } from '../sse-frame.js';
+import type { Authenticate, HttpDeps } from './server.js';
+
+/** Response headers of every stream (the old relay's, plus no proxy buffering). */
+export const STREAM_HEADERS = {
+  'Content-Type': 'text/event-stream',
+  'Cache-Control': 'no-cache',
+  'X-Accel-Buffering': 'no',
+  Connection: 'keep-alive',
+} as const;
+
+/** Seconds a client is asked to wait when a stream limit is reached. */
+const RETRY_AFTER_SECONDS = 5;
+
+/** Registers the stream route. */
+export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
+  const { hub, config, subscribers } = deps;
+
+  app.get('/api/messages/stream/', async (request, reply) => {
+    const principal = await authenticate(request);
+    const query = request.query as Record<string, unknown>;
+    const filters = parseFilters(query);
+    const lastEventId = readLastEventId(request);
+    if (hub.size >= config.sse.maxClients) {
+      throw new AppError('SERVER_FULL', 'This relay process has reached its stream limit; retry later.', {}, RETRY_AFTER_SECONDS);
+    }
+    if (hub.streamsOf(principal.username) >= config.sse.maxStreamsPerUser) {
+      throw new AppError('TOO_MANY_STREAMS', `User ${principal.username} has reached the limit of ${config.sse.maxStreamsPerUser} streams.`, {}, RETRY_AFTER_SECONDS);
+    }
+
+    // From here on we own the socket: fastify must not send a reply of its own.
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, STREAM_HEADERS);
+    res.socket?.setNoDelay(true);
+    const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize);
+    res.write(
+      Buffer.concat([
+        encodeRetry(),
+        encodeControl('connected', { client_id: client.id, status: 'connected', last_event_id: lastEventId }),
+      ]),
+    );
+    hub.add(client);
+    subscribers.opened(client);
+    request.log.info({ clientId: client.id, user: principal.username, filters: query }, 'stream opened');
+    res.on('close', () => {
+      client.detach();
+      hub.remove(client);
+      subscribers.closed(client);
+      request.log.info({ clientId: client.id, sent: client.sent, dropped: client.dropped }, 'stream closed');
+    });
+  });
+}
+
+/** Last-Event-ID from the header (what browsers send) or the `last_event_id` query parameter; 400 when malformed. */
+export function readLastEventId(request: FastifyRequest): string | null {
+  const header = request.headers['last-event-id'];
+  const query = (request.query as Record<string, unknown>).last_event_id;
+  const raw = typeof header === 'string' && header.trim() !== '' ? header : typeof query === 'string' && query.trim() !== '' ? query : null;
+  if (raw === null) return null;
+  const value = raw.trim();
+  if (!/^\d{1,18}$/.test(value)) {
+    throw new AppError('BAD_LAST_EVENT_ID', 'Last-Event-ID (or last_event_id) must be a decimal event id.', { param: 'last_event_id' });
+  }
+  return String(BigInt(value));
+}

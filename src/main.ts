@@ -1,0 +1,4 @@
+/** Process entry point: runs the command line with this process's arguments. */
+import { run } from './cli.js';
+
+await run(process.argv.slice(2));

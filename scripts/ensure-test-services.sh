@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Makes sure the services the tests need are available (dev machine or CI); idempotent, one line per service.
+#   ActiveMQ  : Debian's `activemq` package (the tests start private brokers from it) — installed if missing and we may.
+#   PostgreSQL: TEST_DATABASE_URL's host:port, else 127.0.0.1:5432 — a local cluster is started if it is down.
+#   Redis     : 127.0.0.1:6379 — started if down and installed; only a warning otherwise (no test needs it yet).
+set -euo pipefail
+
+ACTIVEMQ_JAR=/usr/share/activemq/bin/activemq.jar
+APT_INSTALL='apt-get install -y --no-install-recommends'
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Runs a command as root: directly, through passwordless sudo, or not at all (status 1).
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif have sudo && sudo -n true 2>/dev/null; then sudo -n "$@"
+  else return 1
+  fi
+}
+can_root() { [ "$(id -u)" -eq 0 ] || { have sudo && sudo -n true 2>/dev/null; }; }
+
+# --- ActiveMQ ---------------------------------------------------------------
+if [ ! -f "$ACTIVEMQ_JAR" ] || ! have java; then
+  if have apt-get && can_root; then
+    echo "activemq: missing, installing Debian's activemq package"
+    apt-cache show activemq >/dev/null 2>&1 || as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive $APT_INSTALL activemq >/dev/null
+  fi
+  if [ ! -f "$ACTIVEMQ_JAR" ] || ! have java; then
+    echo "activemq: MISSING ($ACTIVEMQ_JAR and java are needed) — install it (as root): $APT_INSTALL activemq" >&2
+    exit 1
+  fi
+fi
+echo "activemq: ok ($ACTIVEMQ_JAR)"
+
+# --- PostgreSQL -------------------------------------------------------------
+pg_host=127.0.0.1 pg_port=5432
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  hostport=${TEST_DATABASE_URL#*://}   # drop the scheme
+  hostport=${hostport%%[/?]*}          # drop /database and ?params
+  hostport=${hostport##*@}             # drop user:password@
+  if [[ $hostport =~ ^\[(.*)\](:([0-9]+))?$ ]]; then pg_host=${BASH_REMATCH[1]} pg_port=${BASH_REMATCH[3]:-5432}
+  else pg_host=${hostport%%:*}; [[ $hostport == *:* ]] && pg_port=${hostport##*:}
+  fi
+  pg_host=${pg_host:-127.0.0.1}
+fi
+
+pg_ready() {
+  if have pg_isready; then pg_isready -q -h "$pg_host" -p "$pg_port" -t 3
+  else timeout 3 bash -c "exec 3<>/dev/tcp/$pg_host/$pg_port" 2>/dev/null
+  fi
+}
+
+if ! pg_ready; then
+  case $pg_host in
+    127.0.0.1 | localhost | ::1)
+      if have pg_ctlcluster && [ -d /etc/postgresql ]; then
+        echo "postgresql: not ready on $pg_host:$pg_port, starting the local cluster"
+        for version in $(ls /etc/postgresql); do
+          as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        done
+        for _ in $(seq 1 20); do pg_ready && break; sleep 0.5; done
+      fi
+      ;;
+  esac
+fi
+if ! pg_ready; then
+  if [ -n "${TEST_DATABASE_URL:-}" ]; then where="$pg_host:$pg_port (from TEST_DATABASE_URL)"; else where="$pg_host:$pg_port"; fi
+  echo "postgresql: NOT reachable at $where — start it (pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start)," \
+    "install Debian's postgresql package, or point TEST_DATABASE_URL at a server you can use" >&2
+  exit 1
+fi
+echo "postgresql: ok ($pg_host:$pg_port)"
+
+# --- Redis (optional for now) -----------------------------------------------
+redis_ready() { have redis-cli && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+
+if ! redis_ready && have redis-server; then
+  echo "redis: not ready on 127.0.0.1:6379, starting redis-server"
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log >/dev/null || true
+  for _ in $(seq 1 20); do redis_ready && break; sleep 0.25; done
+fi
+if redis_ready; then
+  echo "redis: ok (127.0.0.1:6379)"
+else
+  echo "redis: WARNING not available on 127.0.0.1:6379 (not needed by the tests yet; Debian package: redis-server)" >&2
+fi

@@ -1,0 +1,125 @@
+// Runs the relay as a real child process (`swf-relay start` from the sources) for integration tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { createToken } from '../../src/auth.js';
+import { loadConfig } from '../../src/config.js';
+import { createStore, type Store } from '../../src/store/store.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+/** A relay process under test. */
+export type RelayProcess = {
+  readonly url: string;
+  readonly port: number;
+  readonly env: Record<string, string>;
+  /** Everything it printed (JSON log lines) so far. */
+  output(): string;
+  /** Resolves with the exit code once it has exited. */
+  readonly exited: Promise<number | null>;
+  /** True while the process runs. */
+  alive(): boolean;
+  /** Sends `signal` (default SIGTERM) and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+};
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Runs a CLI command of the relay to completion; resolves with its exit code and output. */
+export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+/** Opens the store a relay env points at (migrated), for assertions and set-up. */
+export async function openStoreOf(env: Record<string, string>): Promise<Store> {
+  const store = await createStore(loadConfig(env).database);
+  await store.migrate();
+  return store;
+}
+
+/** Creates a user and token in the relay's store and returns the key. */
+export async function makeToken(env: Record<string, string>, username = 'tester'): Promise<string> {
+  const store = await openStoreOf(env);
+  try {
+    return (await createToken(store, username, { createUser: (await store.findUser(username)) === undefined })).key;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Starts `swf-relay start` with `env` (PORT chosen if absent) and waits until it
+ * answers HTTP; with `waitForBroker`, also until its subscription is confirmed.
+ */
+export async function startRelay(env: Record<string, string>, options: { waitForBroker?: string } = {}): Promise<RelayProcess> {
+  const port = Number(env.PORT ?? (await freePort()));
+  const fullEnv = { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) };
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start'], {
+    cwd: ROOT,
+    env: { ...process.env, ...fullEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let running = true;
+  void exited.then(() => (running = false));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const url = `http://127.0.0.1:${port}`;
+  const relay: RelayProcess = {
+    url,
+    port,
+    env: fullEnv,
+    output: () => output,
+    exited,
+    alive: () => running,
+    async stop(signal = 'SIGTERM') {
+      process.removeListener('exit', killOnExit);
+      if (running) child.kill(signal);
+      return exited;
+    },
+  };
+  await waitUntil(async () => {
+    if (!running) throw new Error(`relay exited during start:\n${output}`);
+    const res = await fetch(`${url}/healthz`).catch(() => null);
+    return res?.ok === true;
+  }, `relay answering on ${url}`, () => output);
+  if (options.waitForBroker) {
+    const token = options.waitForBroker;
+    await waitUntil(async () => {
+      const res = await fetch(`${url}/api/messages/stream/status/`, { headers: { Authorization: `Token ${token}` } });
+      const status = (await res.json()) as { broker?: { state?: string } };
+      return status.broker?.state === 'connected';
+    }, 'relay subscribed to the broker', () => output);
+  }
+  return relay;
+}
+
+/** Polls `check` every 50 ms until it returns true; fails after `timeoutMs` naming `what`. */
+export async function waitUntil(check: () => Promise<boolean> | boolean, what: string, context: () => string = () => '', timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

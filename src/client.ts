@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import { compareIds } from './event.js';
 import type { Filters } from './filter.js';
 import { encodeControl } from './sse-frame.js';
 
@@ -24,6 +25,9 @@ export interface ClientInfo {
   readonly lastEventId: string | null;
 }
 
+/** Most live events held back during a replay before the replay reads them from the store instead. */
+const LIVE_BUFFER_MAX = 10_000;
+
 /** One event waiting in the queue. */
 interface Queued {
   readonly frame: Buffer;
@@ -42,10 +46,16 @@ export class SseClient {
   dirty = false;
   lastActivity = Date.now();
   private readonly queue: Queued[] = [];
+  /** Frames of the current event-loop turn, written together by flush(). */
+  private pending: Buffer[] = [];
   private blocked = false;
   private closed = false;
   /** Dropped events not yet reported with a `gap` event. */
   private gap: { fromId: string | null; toId: string | null; count: number } | null = null;
+  /** While replaying from the store, live events wait here (see beginReplay). */
+  private liveBuffer: Queued[] | null = null;
+  /** Set when the live buffer overflowed during replay: the replay must read the store further. */
+  liveOverflowed = false;
 
   constructor(
     private readonly out: Writable,
@@ -68,9 +78,13 @@ export class SseClient {
   /** Sends (or queues) one encoded event. `id` is its event id, for gap reporting. */
   send(frame: Buffer, id: string | null): void {
     if (this.closed) return;
+    if (this.liveBuffer !== null) {
+      this.bufferLive({ frame, id });
+      return;
+    }
     this.dirty = true;
     if (!this.blocked) {
-      this.write(frame);
+      this.coalesce(frame);
       this.sent++;
       return;
     }
@@ -78,15 +92,53 @@ export class SseClient {
     this.queue.push({ frame, id });
   }
 
+  /**
+   * Replay-then-live: from now on live events are held back (the client has
+   * joined the hub first, so nothing published from now on is missed) while
+   * the caller writes stored events with writeReplayed(); endReplay() then
+   * hands over, skipping what the replay already sent.
+   */
+  beginReplay(): void {
+    this.liveBuffer = [];
+    this.liveOverflowed = false;
+  }
+
+  /** Writes replayed events (`count` frames in one buffer), waiting for the socket rather than dropping. Resolves false once closed. */
+  async writeReplayed(frames: Buffer, count: number): Promise<boolean> {
+    if (this.closed) return false;
+    this.sent += count;
+    this.dirty = true;
+    this.lastActivity = Date.now();
+    if (!this.out.write(frames)) await this.waitDrain();
+    return !this.closed;
+  }
+
+  /** Writes a control frame now, in order with replayed events (used for `gap` during replay). */
+  async writeReplayControl(frame: Buffer): Promise<boolean> {
+    if (this.closed) return false;
+    if (!this.out.write(frame)) await this.waitDrain();
+    return !this.closed;
+  }
+
+  /** Ends replay: live events held back with an id above `lastReplayedId` (and those without id) go out, in order. */
+  endReplay(lastReplayedId: string | null): void {
+    const held = this.liveBuffer ?? [];
+    this.liveBuffer = null;
+    for (const q of held) {
+      if (q.id === null || lastReplayedId === null || compareIds(q.id, lastReplayedId) > 0) this.send(q.frame, q.id);
+    }
+  }
+
   /** Writes a control frame (heartbeat) unless the socket is backed up: a queued client has data coming anyway. */
   sendControl(frame: Buffer): void {
     if (this.closed || this.blocked) return;
-    this.write(frame);
+    this.coalesce(frame);
   }
 
-  /** Ends the stream, optionally with a last frame. */
+  /** Ends the stream (after what is already on its way), optionally with a last frame. */
   close(lastFrame?: Buffer): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.queue.length = 0;
     if (lastFrame) this.out.end(lastFrame);
@@ -99,9 +151,49 @@ export class SseClient {
     this.queue.length = 0;
   }
 
+  /**
+   * Collects the frames of this event-loop turn and writes them once, after the
+   * current dispatch. A whole batch then meets the socket as one write, so a
+   * burst is judged by whether the client keeps up, not by how many events
+   * one commit happened to carry.
+   */
+  private coalesce(frame: Buffer): void {
+    this.pending.push(frame);
+    if (this.pending.length === 1) process.nextTick(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.closed || this.pending.length === 0) return;
+    const frames = this.pending;
+    this.pending = [];
+    this.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+  }
+
   private write(frame: Buffer): void {
     this.lastActivity = Date.now();
     if (!this.out.write(frame)) this.blocked = true;
+  }
+
+  private bufferLive(q: Queued): void {
+    const buffer = this.liveBuffer!;
+    if (buffer.length >= LIVE_BUFFER_MAX) {
+      // Everything held here is also in the store: let the replay read it from there instead.
+      buffer.length = 0;
+      this.liveOverflowed = true;
+    }
+    buffer.push(q);
+  }
+
+  private waitDrain(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.out.off('drain', done);
+        this.out.off('close', done);
+        resolve();
+      };
+      this.out.on('drain', done);
+      this.out.on('close', done);
+    });
   }
 
   private dropOldest(): void {

@@ -84,11 +84,13 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be an integer between ${min} and ${max}`);
 
+/** Seconds, fractions allowed, at most a day (timers cannot hold much more). */
 const seconds = z
   .string()
   .trim()
-  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds (0 or more)')
-  .transform(Number);
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds from 0 to 86400')
+  .transform(Number)
+  .refine((n) => n <= 86_400, 'must be a number of seconds from 0 to 86400');
 
 const list = z.string().transform((v) =>
   v
@@ -156,6 +158,9 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+/** Variables for which an empty string is a meaningful value, not "unset". */
+const EMPTY_IS_A_VALUE: ReadonlySet<string> = new Set(['ACTIVEMQ_SUBSCRIPTION_NAME']);
+
 /** Reads `.env` in `dir` (if present) as a plain object; real environment variables win over it. */
 export function readDotEnv(dir: string = process.cwd()): Record<string, string> {
   const file = `${dir}/.env`;
@@ -165,24 +170,24 @@ export function readDotEnv(dir: string = process.cwd()): Record<string, string> 
 
 /** Validates `env` and returns a frozen Config, or throws ConfigError listing every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  // Only the variables we know; an empty string counts as unset for optional ones.
+  // Only the variables we know; an empty string counts as unset, except where empty means something.
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];
-    if (value !== undefined && value !== '') input[key] = value;
+    if (value !== undefined && (value !== '' || EMPTY_IS_A_VALUE.has(key))) input[key] = value;
   }
   const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0] ?? 'config');
-      return `${name}: ${issue.message} (got ${JSON.stringify(input[name] ?? '')})`;
-    });
-    throw new ConfigError(problems);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? 'config');
+        return `${name}: ${issue.message} (got ${JSON.stringify(input[name] ?? '')})`;
+      });
+  if (Boolean(input.ACTIVEMQ_SSL_CERT_FILE?.trim()) !== Boolean(input.ACTIVEMQ_SSL_KEY_FILE?.trim())) {
+    problems.push('ACTIVEMQ_SSL_CERT_FILE/ACTIVEMQ_SSL_KEY_FILE: give both or neither');
   }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
-  if (Boolean(e.ACTIVEMQ_SSL_CERT_FILE) !== Boolean(e.ACTIVEMQ_SSL_KEY_FILE)) {
-    throw new ConfigError(['ACTIVEMQ_SSL_CERT_FILE/ACTIVEMQ_SSL_KEY_FILE: give both or neither']);
-  }
   const topic = e.ACTIVEMQ_HEARTBEAT_TOPIC;
   const config: Config = {
     database: e.DATABASE_URL,

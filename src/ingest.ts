@@ -83,15 +83,49 @@ export class Ingestor {
   private async run(): Promise<void> {
     while (this.pending.length > 0 && !this.stopping) {
       const items = this.pending.splice(0, MAX_BATCH);
-      const committed = await this.retry('commit', () => this.commit(items));
-      if (committed === undefined) break;
-      const events = committed.value;
+      const events = await this.commitResilient(items);
+      if (events === undefined) break;
       if (events.length > 0 && (await this.retry('publish', () => this.options.bus.publish(events))) === undefined) break;
       for (const item of items) item.message.ack();
     }
     if (this.stopping) this.pending = [];
     this.running = false;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * Commits a batch; if that fails, commits its messages one at a time, so one
+   * message the store refuses cannot hold up the others. Undefined when stopped.
+   */
+  private async commitResilient(items: Item[]): Promise<RelayEvent[] | undefined> {
+    try {
+      return await this.commit(items);
+    } catch (err) {
+      this.counters.commitFailures++;
+      this.options.log.error({ err, batch: items.length }, 'batch commit failed; committing its messages one by one');
+    }
+    const events: RelayEvent[] = [];
+    for (const item of items) {
+      const done = await this.retry('commit', () => this.commitAlone(item));
+      if (done === undefined) return undefined;
+      events.push(...done.value);
+    }
+    return events;
+  }
+
+  /**
+   * Commits one message. If the store refuses it but accepts it as a rejected
+   * body, it is kept there (reason `store_error`); if the store refuses both,
+   * the store is down: the caller retries, and nothing is acknowledged.
+   */
+  private async commitAlone(item: Item): Promise<RelayEvent[]> {
+    try {
+      return await this.commit([item]);
+    } catch (err) {
+      if (item.kind === 'rejected') throw err;
+      const detail = `the store refused it: ${(err as Error).message}`;
+      return await this.commit([this.rejectedItem(item.message, 'store_error', detail, new Date(item.receivedAt).toISOString())]);
+    }
   }
 
   /** Writes one batch; returns the events to relay, in id order. */

@@ -14,7 +14,9 @@ export type RejectReason =
   | 'not_object'
   | 'invalid_workflow'
   | 'invalid_heartbeat'
-  | 'unknown_kind';
+  | 'unknown_kind'
+  /** Valid, but the store refused it (kept in the rejected store instead of blocking the ones after it). */
+  | 'store_error';
 
 /** Event names the relay itself uses; a workflow message never takes one of them. */
 export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['connected', 'heartbeat', 'gap', 'shutdown']);
@@ -113,35 +115,39 @@ export function classifyText(text: string): Classified {
 function classifyWorkflow(obj: Record<string, unknown>): Classified {
   const parsed = workflowSchema.safeParse(obj);
   if (!parsed.success) return reject('invalid_workflow', describe(parsed.error));
-  return {
-    kind: 'workflow',
-    payload: obj,
-    fields: {
-      msgType: obj.msg_type as string,
-      runId: scalar(obj.run_id),
-      executionId: scalar(obj.execution_id),
-      filename: scalar(obj.filename),
-      senderAgent: scalar(Object.hasOwn(obj, 'sender_agent') ? obj.sender_agent : obj.sender),
-      recipientAgent: scalar(Object.hasOwn(obj, 'recipient_agent') ? obj.recipient_agent : obj.recipient),
-      namespace: scalar(obj.namespace),
-      processedBy: scalar(obj.processed_by),
-    },
+  const fields: WorkflowFields = {
+    msgType: obj.msg_type as string,
+    runId: scalar(obj.run_id),
+    executionId: scalar(obj.execution_id),
+    filename: scalar(obj.filename),
+    senderAgent: scalar(Object.hasOwn(obj, 'sender_agent') ? obj.sender_agent : obj.sender),
+    recipientAgent: scalar(Object.hasOwn(obj, 'recipient_agent') ? obj.recipient_agent : obj.recipient),
+    namespace: scalar(obj.namespace),
+    processedBy: scalar(obj.processed_by),
   };
+  const nul = fieldWithNul(fields);
+  if (nul) return reject('invalid_workflow', `${nul}: contains a NUL character, which cannot be stored`);
+  return { kind: 'workflow', payload: obj, fields };
 }
 
 function classifyHeartbeat(obj: Record<string, unknown>): Classified {
   const parsed = heartbeatSchema.safeParse(obj);
   if (!parsed.success) return reject('invalid_heartbeat', describe(parsed.error));
-  return {
-    kind: 'heartbeat',
-    payload: obj,
-    fields: {
-      agentName: obj.agent_name as string,
-      status: obj.status as string,
-      agentType: scalar(obj.agent_type),
-      namespace: scalar(obj.namespace),
-    },
+  const fields: HeartbeatFields = {
+    agentName: obj.agent_name as string,
+    status: obj.status as string,
+    agentType: scalar(obj.agent_type),
+    namespace: scalar(obj.namespace),
   };
+  const nul = fieldWithNul(fields);
+  if (nul) return reject('invalid_heartbeat', `${nul}: contains a NUL character, which cannot be stored`);
+  return { kind: 'heartbeat', payload: obj, fields };
+}
+
+/** The name of a field holding U+0000 (PostgreSQL text cannot store it), or null. */
+function fieldWithNul(fields: object): string | null {
+  for (const [name, value] of Object.entries(fields)) if (typeof value === 'string' && value.includes('\u0000')) return name;
+  return null;
 }
 
 /** Where and when a message was received; used for enrichment. */

@@ -23,7 +23,7 @@ export function encodeRetry(ms: number = RETRY_MS): Buffer {
   return Buffer.from(`retry: ${ms}\n\n`, 'utf8');
 }
 
-/** A heartbeat frame for this instant: a float UNIX timestamp, as the old relay sent. */
+/** A heartbeat frame for this instant: a float UNIX timestamp, as the old relay sent (always with a fraction, so Python reads a float). */
 export function encodeHeartbeat(nowMs: number): Buffer {
-  return encodeControl('heartbeat', { timestamp: nowMs / 1000 });
+  return Buffer.from(`event: heartbeat\ndata: {"timestamp":${(nowMs / 1000).toFixed(3)}}\n\n`, 'utf8');
 }

@@ -2,7 +2,9 @@
  * SqlStore: the Store over Kysely, shared by SQLite and PostgreSQL. Dialect
  * differences live in the migrations and in sqlite.ts / postgres.ts.
  */
-import { Migrator, sql, type Kysely, type Selectable } from 'kysely';
+import { Migrator, sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import type { Filters } from '../filter.js';
+import { AGENT_STATUS } from '../message.js';
 import { migrationsFor } from './migrations/index.js';
 import type { Database, WorkflowMessagesTable, TokensTable, UsersTable } from './schema.js';
 import type {
@@ -18,6 +20,9 @@ import type {
   SubscriberOpen,
   SubscriberUpdate,
 } from './store.js';
+
+/** relay_state key: highest message id removed by retention. */
+const PRUNED_THROUGH = 'pruned_through_id';
 
 /** Rows per INSERT statement: far below both dialects' bound-parameter limits. */
 const INSERT_CHUNK = 500;
@@ -119,15 +124,36 @@ export class SqlStore implements Store {
     });
   }
 
-  async messagesAfter(afterId: string, limit: number): Promise<StoredMessage[]> {
-    const rows = await this.db
-      .selectFrom('workflow_messages')
-      .selectAll()
-      .where('id', '>', afterId)
-      .orderBy('id')
-      .limit(limit)
-      .execute();
+  async messagesAfter(afterId: string, limit: number, filters?: Filters): Promise<StoredMessage[]> {
+    let query = this.db.selectFrom('workflow_messages').selectAll().where('id', '>', afterId);
+    if (filters) query = query.where((eb) => filterCondition(eb, filters));
+    const rows = await query.orderBy('id').limit(limit).execute();
     return rows.map(toStoredMessage);
+  }
+
+  async maxMessageId(): Promise<string | null> {
+    const row = await this.db.selectFrom('workflow_messages').select((eb) => eb.fn.max('id').as('max')).executeTakeFirst();
+    return row?.max === null || row?.max === undefined ? null : String(row.max);
+  }
+
+  async replaySkip(afterId: string, filters: Filters, max: number): Promise<{ fromId: string; toId: string; count: number } | null> {
+    const matching = this.db
+      .selectFrom('workflow_messages')
+      .where('id', '>', afterId)
+      .where((eb) => filterCondition(eb, filters));
+    // The newest skipped message is the (max+1)-th newest match; none means everything fits.
+    const boundary = await matching.select('id').orderBy('id', 'desc').limit(1).offset(max).executeTakeFirst();
+    if (!boundary) return null;
+    const skipped = await matching
+      .where('id', '<=', boundary.id)
+      .select((eb) => [eb.fn.min('id').as('first'), eb.fn.countAll().as('count')])
+      .executeTakeFirstOrThrow();
+    return { fromId: String(skipped.first), toId: String(boundary.id), count: Number(skipped.count) };
+  }
+
+  async prunedThrough(): Promise<string> {
+    const row = await this.db.selectFrom('relay_state').select('value').where('key', '=', PRUNED_THROUGH).executeTakeFirst();
+    return row?.value ?? '0';
   }
 
   async lastMessageAt(): Promise<string | null> {
@@ -210,7 +236,8 @@ export class SqlStore implements Store {
       .set({ revoked_at: new Date().toISOString() })
       .where((eb) => {
         const byPrefix = eb('key_prefix', '=', idOrPrefix);
-        return /^\d+$/.test(idOrPrefix) ? eb.or([byPrefix, eb('id', '=', idOrPrefix)]) : byPrefix;
+        // Only numbers that fit a bigint can be ids (PostgreSQL refuses larger ones outright).
+        return /^\d{1,18}$/.test(idOrPrefix) ? eb.or([byPrefix, eb('id', '=', idOrPrefix)]) : byPrefix;
       })
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
@@ -291,6 +318,20 @@ export class SqlStore implements Store {
       .selectAll('tokens')
       .select(['users.username', 'users.is_active']);
   }
+}
+
+/** The SQL form of filters.matches() over the stored columns (the same fields live matching reads). */
+function filterCondition(eb: ExpressionBuilder<Database, 'workflow_messages'>, filters: Filters): Expression<SqlBool> {
+  const parts: Expression<SqlBool>[] = [];
+  if (filters.msgTypes === null) parts.push(eb('message_type', '!=', AGENT_STATUS));
+  else parts.push(eb('message_type', 'in', [...filters.msgTypes]));
+  if (filters.runIds !== null) parts.push(eb('run_id', 'in', [...filters.runIds]));
+  if (filters.namespaces !== null) parts.push(eb('namespace', 'in', [...filters.namespaces]));
+  if (filters.agents !== null) {
+    const agents = [...filters.agents];
+    parts.push(eb.or([eb('sender_agent', 'in', agents), eb('processed_by', 'in', agents)]));
+  }
+  return eb.and(parts);
 }
 
 function toStoredMessage(r: Selectable<WorkflowMessagesTable>): StoredMessage {

@@ -32,6 +32,8 @@ export interface RelayApp {
 
 /** How long stop() lets the ingestor finish what it holds before disconnecting the broker. */
 const DRAIN_MS = 3000;
+/** Streams are closed at random moments within this window, so clients do not reconnect all at once. */
+const SHUTDOWN_SPREAD_MS = 2000;
 
 /** Builds a relay (listener + web in one process) from a validated config. */
 export async function createApp(config: Config, options: { log?: Logger } = {}): Promise<RelayApp> {
@@ -77,12 +79,12 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       return url;
     },
     async stop() {
+      hub.closing = true;
       await Promise.race([ingestor.idle(), new Promise((r) => setTimeout(r, DRAIN_MS))]);
       await listener.stop();
       await ingestor.stop();
       hub.stopHeartbeats();
-      const shutdown = encodeControl('shutdown', { reason: 'server shutdown' });
-      for (const client of hub.clients()) client.close(shutdown);
+      await hub.closeAll(encodeControl('shutdown', { reason: 'server shutdown' }), SHUTDOWN_SPREAD_MS);
       await subscribers.stop();
       await http.close();
       unsubscribe?.();

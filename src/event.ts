@@ -46,3 +46,13 @@ export function agentStatusEvent(fields: HeartbeatFields, data: string, received
     receivedAt,
   };
 }
+
+/** Orders two decimal event ids numerically without BigInt: negative, 0 or positive. */
+export function compareIds(a: string, b: string): number {
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The decimal id after `id` ("41" → "42"). */
+export function nextId(id: string): string {
+  return (BigInt(id) + 1n).toString();
+}

@@ -37,6 +37,8 @@ export class Hub {
   };
   private readonly perUser = new Map<string, number>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Set when the process is shutting down: no new streams. */
+  closing = false;
 
   /** Number of connected clients. */
   get size(): number {
@@ -129,6 +131,24 @@ export class Hub {
       for (const client of this.all) client.sendControl(frame);
     }, seconds * 1000);
     this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Shutdown: ends every stream with `lastFrame`, each at a random moment within
+   * `spreadMs`, so clients do not all reconnect at once. Resolves when all are closed.
+   */
+  async closeAll(lastFrame: Buffer, spreadMs: number): Promise<void> {
+    this.closing = true;
+    const closing = [...this.all].map(
+      (client) =>
+        new Promise<void>((resolve) => {
+          setTimeout(() => {
+            client.close(lastFrame);
+            resolve();
+          }, Math.random() * spreadMs);
+        }),
+    );
+    await Promise.all(closing);
   }
 
   stopHeartbeats(): void {

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SseClient } from '../client.js';
 import { AppError } from '../errors.js';
 import { parseFilters } from '../filter.js';
+import { replay } from '../replay.js';
 import { encodeControl, encodeRetry } from '../sse-frame.js';
 import type { Authenticate, HttpDeps } from './server.js';
 
@@ -19,13 +20,14 @@ const RETRY_AFTER_SECONDS = 5;
 
 /** Registers the stream route. */
 export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
-  const { hub, config, subscribers } = deps;
+  const { hub, config, subscribers, store } = deps;
 
   app.get('/api/messages/stream/', async (request, reply) => {
     const principal = await authenticate(request);
     const query = request.query as Record<string, unknown>;
     const filters = parseFilters(query);
     const lastEventId = readLastEventId(request);
+    if (hub.closing) throw new AppError('UNAVAILABLE', 'This relay process is shutting down; reconnect to another.', {}, 1);
     if (hub.size >= config.sse.maxClients) {
       throw new AppError('SERVER_FULL', 'This relay process has reached its stream limit; retry later.', {}, RETRY_AFTER_SECONDS);
     }
@@ -45,9 +47,21 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
         encodeControl('connected', { client_id: client.id, status: 'connected', last_event_id: lastEventId }),
       ]),
     );
+    // Join live first (held back while replaying), so nothing published during the replay is missed.
+    if (lastEventId !== null) client.beginReplay();
     hub.add(client);
     subscribers.opened(client);
-    request.log.info({ clientId: client.id, user: principal.username, filters: query }, 'stream opened');
+    request.log.info({ clientId: client.id, user: principal.username, filters: query, lastEventId }, 'stream opened');
+    if (lastEventId !== null) {
+      replay(client, { store, filters, afterId: lastEventId, max: config.sse.replayMax }).then(
+        (result) => request.log.info({ clientId: client.id, replayed: result.replayed, gaps: result.gaps }, 'replay done'),
+        (err: unknown) => {
+          // The client reconnects with the last id it got; nothing is lost by ending here.
+          request.log.error({ err, clientId: client.id }, 'replay failed; closing the stream');
+          client.close();
+        },
+      );
+    }
     res.on('close', () => {
       client.detach();
       hub.remove(client);

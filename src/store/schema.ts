@@ -90,6 +90,11 @@ export interface SubscribersTable {
   messages_dropped: number;
 }
 
+export interface RelayStateTable {
+  key: string;
+  value: string;
+}
+
 /** The whole database. */
 export interface Database {
   workflow_messages: WorkflowMessagesTable;
@@ -99,4 +104,5 @@ export interface Database {
   tokens: TokensTable;
   sessions: SessionsTable;
   subscribers: SubscribersTable;
+  relay_state: RelayStateTable;
 }

@@ -3,6 +3,7 @@
  * SQLite and a PostgreSQL implementation sharing one Kysely query layer.
  */
 import type { DatabaseConfig } from '../config.js';
+import type { Filters } from '../filter.js';
 import type { HeartbeatFields, WorkflowFields } from '../message.js';
 
 /** SQL dialects the store speaks. */
@@ -139,8 +140,17 @@ export interface Store {
    * its new id, or null when its broker message-id was already stored (or repeats within the batch).
    */
   commitBatch(batch: IngestBatch): Promise<(string | null)[]>;
-  /** Stored messages with id greater than `afterId`, in id order, at most `limit`. */
-  messagesAfter(afterId: string, limit: number): Promise<StoredMessage[]>;
+  /** Stored messages with id greater than `afterId`, in id order, at most `limit`; only those matching `filters` when given. */
+  messagesAfter(afterId: string, limit: number, filters?: Filters): Promise<StoredMessage[]>;
+  /** The highest stored message id, or null when none is stored. */
+  maxMessageId(): Promise<string | null>;
+  /**
+   * When more than `max` messages after `afterId` match `filters`: the older ones
+   * a bounded replay skips (first and last id, count). Null when all fit.
+   */
+  replaySkip(afterId: string, filters: Filters, max: number): Promise<{ fromId: string; toId: string; count: number } | null>;
+  /** Highest message id removed by retention ('0' when nothing was pruned). */
+  prunedThrough(): Promise<string>;
   /** Time of the newest stored message, or null. */
   lastMessageAt(): Promise<string | null>;
   /** Newest rejected bodies first. */

@@ -1,0 +1,93 @@
+/**
+ * Replay on reconnect (SPEC §3): a client that sends Last-Event-ID gets every
+ * stored, matching message after it, in id order, then live ones — no gap, no
+ * duplicate. The client joins the hub before the store is read (live events
+ * are held back meanwhile), and the handover skips ids already replayed.
+ */
+import type { SseClient } from './client.js';
+import { compareIds, nextId, workflowEvent } from './event.js';
+import type { Filters } from './filter.js';
+import { encodeControl, encodeEvent } from './sse-frame.js';
+import type { Store } from './store/store.js';
+
+/** Stored messages read per query while replaying. */
+const PAGE_SIZE = 500;
+
+/** Why a client did not get some events; the `reason` of a `gap` event. */
+export type GapReason = 'slow_client' | 'replay_limit' | 'retention' | 'unknown_id';
+
+/** The body of a `gap` event. */
+export interface Gap {
+  reason: GapReason;
+  from_id: string | null;
+  to_id: string | null;
+  dropped: number;
+}
+
+/** Options of replay(). */
+export interface ReplayOptions {
+  readonly store: Store;
+  readonly filters: Filters;
+  /** The client's Last-Event-ID. */
+  readonly afterId: string;
+  /** Most events replayed (SSE_REPLAY_MAX); older ones beyond it are reported as a gap. */
+  readonly max: number;
+}
+
+/** Counts of one replay, for logs and metrics. */
+export interface ReplayResult {
+  replayed: number;
+  gaps: Gap[];
+}
+
+/**
+ * Replays into `client`, which must already be in the hub with beginReplay()
+ * called. Always ends the replay (even on error), so the client goes live.
+ */
+export async function replay(client: SseClient, options: ReplayOptions): Promise<ReplayResult> {
+  const { store, filters, max } = options;
+  const result: ReplayResult = { replayed: 0, gaps: [] };
+  let cursor = options.afterId;
+  const sendGap = async (gap: Gap) => {
+    result.gaps.push(gap);
+    return client.writeReplayControl(encodeControl('gap', gap));
+  };
+  try {
+    const newest = (await store.maxMessageId()) ?? '0';
+    if (compareIds(cursor, newest) > 0) {
+      // An id we never issued (a store reset, or another relay's id): say so and go live from here.
+      await sendGap({ reason: 'unknown_id', from_id: null, to_id: newest === '0' ? null : newest, dropped: 0 });
+      cursor = newest;
+      return result;
+    }
+    const pruned = await store.prunedThrough();
+    if (compareIds(cursor, pruned) < 0) {
+      // Upper bound: not every pruned id would have matched this client's filters.
+      const dropped = Number(BigInt(pruned) - BigInt(cursor));
+      if (!(await sendGap({ reason: 'retention', from_id: nextId(cursor), to_id: pruned, dropped }))) return result;
+      cursor = pruned;
+    }
+    const skip = await store.replaySkip(cursor, filters, max);
+    if (skip !== null) {
+      if (!(await sendGap({ reason: 'replay_limit', from_id: skip.fromId, to_id: skip.toId, dropped: skip.count }))) return result;
+      cursor = skip.toId;
+    }
+    for (;;) {
+      client.liveOverflowed = false;
+      const page = await store.messagesAfter(cursor, PAGE_SIZE, filters);
+      if (page.length > 0) {
+        // One write per page: replay speed is bounded by the store, not by syscalls.
+        const frames = Buffer.concat(page.map((row) => encodeEvent(workflowEvent(row.id, row.fields, row.content, 0))));
+        if (!(await client.writeReplayed(frames, page.length))) return result;
+        result.replayed += page.length;
+        cursor = page.at(-1)!.id;
+      }
+      // A short page means we caught up; the held-back live events cover the rest,
+      // unless they overflowed while we read (then the store has them: read on).
+      if (page.length < PAGE_SIZE && !client.liveOverflowed) break;
+    }
+    return result;
+  } finally {
+    client.endReplay(cursor);
+  }
+}

@@ -1,6 +1,7 @@
 // Runs the relay as a real child process (`swf-relay start` from the sources) for integration tests.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createToken } from '../../src/auth.js';
@@ -13,6 +14,7 @@ const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 /** A relay process under test. */
 export type RelayProcess = {
   readonly url: string;
+  readonly pid: number;
   readonly port: number;
   readonly env: Record<string, string>;
   /** Everything it printed (JSON log lines) so far. */
@@ -87,6 +89,7 @@ export async function startRelay(env: Record<string, string>, options: { waitFor
   const url = `http://127.0.0.1:${port}`;
   const relay: RelayProcess = {
     url,
+    pid: child.pid!,
     port,
     env: fullEnv,
     output: () => output,
@@ -122,4 +125,12 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, what: s
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context().slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Resident memory of a process in bytes (Linux /proc). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (!kb) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb[1]) * 1024;
 }

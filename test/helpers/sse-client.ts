@@ -85,18 +85,40 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
     req.on('response', (res) => {
       clearTimeout(timer);
       const decoder = new StringDecoder('utf8');
-      let text = '';
+      // Everything received, as decoded pieces (joined on demand by raw()).
+      const pieces: string[] = [];
+      const rawText = () => {
+        if (pieces.length > 1) pieces.splice(0, pieces.length, pieces.join(''));
+        return pieces[0] ?? '';
+      };
+      // Parsed incrementally, complete frames only, from the unparsed tail alone:
+      // long streams stay linear in time, and parsed strings never pin the whole text.
+      const parsed: SseEvent[] = [];
+      let unparsed = '';
+      const parseNew = () => {
+        const cut = Math.max(unparsed.lastIndexOf('\n\n') + 2, unparsed.lastIndexOf('\r\n\r\n') + 4, unparsed.lastIndexOf('\r\r') + 2);
+        if (cut <= 0) return;
+        const lastId = parsed.at(-1)?.lastEventId ?? '';
+        for (const event of parseSse(unparsed.slice(0, cut))) {
+          parsed.push(event.id === undefined && lastId !== '' && event.lastEventId === '' ? { ...event, lastEventId: lastId } : event);
+        }
+        unparsed = unparsed.slice(cut);
+      };
       let ended = false;
       const listeners = new Set<() => void>();
       const notify = () => [...listeners].forEach((listener) => listener());
       const end = () => {
         if (ended) return;
         ended = true;
-        text += decoder.end();
+        const tail = decoder.end();
+        pieces.push(tail);
+        unparsed += tail;
         notify();
       };
       res.on('data', (chunk: Buffer) => {
-        text += decoder.write(chunk);
+        const piece = decoder.write(chunk);
+        pieces.push(piece);
+        unparsed += piece;
         notify();
       });
       res.on('end', end);
@@ -106,8 +128,8 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
       resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,
-        raw: () => text,
-        events: () => parseSse(text),
+        raw: rawText,
+        events: () => (parseNew(), [...parsed]),
         waitFor(pred, timeoutMs = 10_000) {
           return new Promise((done, fail) => {
             const finish = (err?: Error) => {
@@ -117,7 +139,8 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
             };
             const check = () => {
               try {
-                const events = parseSse(text);
+                parseNew();
+                const events = parsed;
                 if (pred(events)) {
                   finish();
                   done(events);
@@ -127,10 +150,10 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
                 finish(err as Error);
                 return;
               }
-              if (ended) finish(new Error(`SSE stream ${url} ended before the condition held; received:\n${text}`));
+              if (ended) finish(new Error(`SSE stream ${url} ended before the condition held; received (last 3000 characters):\n${rawText().slice(-3000)}`));
             };
             const timeout = setTimeout(
-              () => finish(new Error(`timed out after ${timeoutMs} ms waiting for SSE events from ${url}; received:\n${text}`)),
+              () => finish(new Error(`timed out after ${timeoutMs} ms waiting for SSE events from ${url}; received (last 3000 characters):\n${rawText().slice(-3000)}`)),
               timeoutMs,
             );
             listeners.add(check);
@@ -142,7 +165,7 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
             const check = () => {
               if (!ended) return;
               listeners.delete(check);
-              done(text);
+              done(rawText());
             };
             listeners.add(check);
             check();

@@ -177,7 +177,8 @@ export class SseClient {
   private bufferLive(q: Queued): void {
     const buffer = this.liveBuffer!;
     if (buffer.length >= LIVE_BUFFER_MAX) {
-      // Everything held here is also in the store: let the replay read it from there instead.
+      // Every workflow event held here is also in the store: let the replay read them from there
+      // instead. Held agent_status events (not stored) are lost; they only refresh agent state.
       buffer.length = 0;
       this.liveOverflowed = true;
     }

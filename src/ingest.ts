@@ -206,7 +206,8 @@ export class Ingestor {
         receivedAt,
         queueName: message.destination,
         reason,
-        detail,
+        // A parse error may quote the body, NUL included, and PostgreSQL text cannot hold NUL.
+        detail: detail.replaceAll('\u0000', '\\u0000'),
         body: body.subarray(0, this.options.maxBytes),
         bodySize: body.byteLength,
         truncated: body.byteLength > this.options.maxBytes,

@@ -144,9 +144,24 @@ function classifyHeartbeat(obj: Record<string, unknown>): Classified {
   return { kind: 'heartbeat', payload: obj, fields };
 }
 
-/** The name of a field holding U+0000 (PostgreSQL text cannot store it), or null. */
+/** Body keys the extracted fields come from, for error messages. */
+const BODY_KEYS: Readonly<Record<string, string>> = {
+  msgType: 'msg_type',
+  runId: 'run_id',
+  executionId: 'execution_id',
+  filename: 'filename',
+  senderAgent: 'sender/sender_agent',
+  recipientAgent: 'recipient/recipient_agent',
+  namespace: 'namespace',
+  processedBy: 'processed_by',
+  agentName: 'agent_name',
+  status: 'status',
+  agentType: 'agent_type',
+};
+
+/** The body key of a field holding U+0000 (PostgreSQL text cannot store it), or null. */
 function fieldWithNul(fields: object): string | null {
-  for (const [name, value] of Object.entries(fields)) if (typeof value === 'string' && value.includes('\u0000')) return name;
+  for (const [name, value] of Object.entries(fields)) if (typeof value === 'string' && value.includes('\u0000')) return BODY_KEYS[name] ?? name;
   return null;
 }
 

@@ -1,0 +1,83 @@
+// The Store contract on SQLite: a temporary database file (not :memory:), so WAL mode and a second connection are exercised.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { storeContract } from './store.contract.js';
+
+storeContract('sqlite (temp file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'swf-relay-store-'));
+  const store = openSqliteStore(join(dir, 'nested', 'relay.db'));
+  let raw: BetterSqlite3.Database | undefined;
+  return {
+    store,
+    async query(sqlText) {
+      raw ??= new BetterSqlite3(join(dir, 'nested', 'relay.db'));
+      return raw.prepare(sqlText).all() as Record<string, unknown>[];
+    },
+    async cleanup() {
+      raw?.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe('SqliteStore file', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'swf-relay-store-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('creates missing directories, runs in WAL mode, and a second connection sees committed rows', async () => {
+    const path = join(dir, 'a', 'b', 'relay.db');
+    const store = openSqliteStore(path);
+    try {
+      await store.migrate();
+      const [id] = await store.commitBatch({
+        messages: [
+          {
+            brokerMessageId: 'ID:wal-1',
+            fields: { msgType: 't', runId: null, executionId: null, filename: null, senderAgent: null, recipientAgent: null, namespace: null, processedBy: null },
+            queueName: '/topic/epictopic',
+            sentAt: '2026-11-27T14:00:00.000Z',
+            content: '{"msg_type":"t"}',
+            metadata: '{}',
+          },
+        ],
+        heartbeats: [],
+        rejected: [],
+      });
+      assert.equal(id, '1');
+      assert.ok(existsSync(`${path}-wal`), 'a -wal file exists while the store is open');
+      const reader = new BetterSqlite3(path, { readonly: true });
+      try {
+        assert.equal(reader.pragma('journal_mode', { simple: true }), 'wal');
+        assert.deepEqual(reader.prepare('select id, message_content from workflow_messages').all(), [{ id: 1, message_content: '{"msg_type":"t"}' }]);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps its data across close and reopen', async () => {
+    const path = join(dir, 'reopen.db');
+    const first = openSqliteStore(path);
+    await first.migrate();
+    await first.createUser('persisted');
+    await first.close();
+    const second = openSqliteStore(path);
+    try {
+      assert.deepEqual(await second.migrate(), []);
+      assert.equal((await second.findUser('persisted'))?.username, 'persisted');
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,308 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, loadConfig, readDotEnv, type Config } from '../../src/config.js';
+
+/** loadConfig expected to fail; returns its problems. */
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `a ConfigError, got ${String(err)}`);
+    assert.equal(err.message, `invalid configuration:\n${err.problems.join('\n')}`);
+    return err.problems;
+  }
+  assert.fail(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+let dir: string;
+let existingFile: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'swf-relay-config-'));
+  existingFile = join(dir, 'cert.pem');
+  writeFileSync(existingFile, 'not really a certificate\n');
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('loadConfig: defaults (SPEC §6)', () => {
+  let config: Config;
+  before(() => {
+    config = loadConfig({});
+  });
+
+  it('DATABASE_URL defaults to sqlite:./data/swf-relay.db', () => {
+    assert.deepEqual(config.database, { kind: 'sqlite', path: './data/swf-relay.db' });
+  });
+
+  it('REDIS_URL unset → in-memory bus; SSE_CHANNEL_GROUP workflow_events', () => {
+    assert.equal(config.redisUrl, undefined);
+    assert.equal(config.channelGroup, 'workflow_events');
+  });
+
+  it('broker: 127.0.0.1:61613, no login, no TLS, /topic/epictopic, durable subscription swf-relay', () => {
+    const b = config.broker;
+    assert.equal(b.host, '127.0.0.1');
+    assert.equal(b.port, 61613);
+    assert.equal(b.user, undefined);
+    assert.equal(b.password, undefined);
+    assert.equal(b.useSsl, false);
+    assert.equal(b.caCertsFile, undefined);
+    assert.equal(b.certFile, undefined);
+    assert.equal(b.keyFile, undefined);
+    assert.equal(b.destination, '/topic/epictopic');
+    assert.equal(b.subscriptionName, 'swf-relay');
+  });
+
+  it('HTTP listens on 127.0.0.1:8000', () => {
+    assert.deepEqual(config.http, { host: '127.0.0.1', port: 8000 });
+  });
+
+  it('stream behaviour: heartbeat 30 s, queue 100, replay 10000, 10000 clients, 50 streams per user, no query token', () => {
+    assert.deepEqual(config.sse, {
+      heartbeatSeconds: 30,
+      clientQueueSize: 100,
+      replayMax: 10_000,
+      maxClients: 10_000,
+      maxStreamsPerUser: 50,
+      allowQueryToken: false,
+    });
+  });
+
+  it('browser access unset: no CORS origins, no trusted proxies, secure cookie decided per request', () => {
+    assert.deepEqual(config.corsAllowedOrigins, []);
+    assert.deepEqual(config.trustedProxies, []);
+    assert.equal(config.sessionSecureCookie, undefined);
+  });
+
+  it('LOG_LEVEL info; message size limit 1 MiB', () => {
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.messageMaxBytes, 1_048_576);
+  });
+
+  it('an empty string counts as unset', () => {
+    const c = loadConfig({ PORT: '', LOG_LEVEL: '', DATABASE_URL: '', SSE_HEARTBEAT_SECONDS: '' });
+    assert.equal(c.http.port, 8000);
+    assert.equal(c.logLevel, 'info');
+    assert.deepEqual(c.database, { kind: 'sqlite', path: './data/swf-relay.db' });
+    assert.equal(c.sse.heartbeatSeconds, 30);
+  });
+
+  it('ignores variables it does not know', () => {
+    assert.deepEqual(loadConfig({ PATH: '/bin', SOMETHING_ELSE: 'x' }), config);
+  });
+});
+
+describe('loadConfig: values', () => {
+  it('reads every variable', () => {
+    const c = loadConfig({
+      DATABASE_URL: 'postgres://relay:pw@db.example:5432/swf',
+      REDIS_URL: 'rediss://cache.example:6380/0',
+      SSE_CHANNEL_GROUP: 'grp',
+      ACTIVEMQ_HOST: 'mq.example',
+      ACTIVEMQ_PORT: '61614',
+      ACTIVEMQ_USER: 'u',
+      ACTIVEMQ_PASSWORD: 'p',
+      ACTIVEMQ_USE_SSL: 'true',
+      ACTIVEMQ_SSL_CA_CERTS: existingFile,
+      ACTIVEMQ_SSL_CERT_FILE: existingFile,
+      ACTIVEMQ_SSL_KEY_FILE: existingFile,
+      ACTIVEMQ_HEARTBEAT_TOPIC: 'othertopic',
+      ACTIVEMQ_SUBSCRIPTION_NAME: 'sub',
+      HOST: '0.0.0.0',
+      PORT: '0',
+      SSE_HEARTBEAT_SECONDS: '2.5',
+      SSE_CLIENT_QUEUE_SIZE: '7',
+      SSE_REPLAY_MAX: '0',
+      SSE_MAX_CLIENTS: '3',
+      SSE_MAX_STREAMS_PER_USER: '2',
+      SSE_ALLOW_QUERY_TOKEN: 'yes',
+      CORS_ALLOWED_ORIGINS: 'https://a.example, https://b.example,',
+      TRUSTED_PROXIES: '10.0.0.1',
+      SESSION_SECURE_COOKIE: 'false',
+      LOG_LEVEL: 'debug',
+    });
+    assert.deepEqual(c.database, { kind: 'postgres', url: 'postgres://relay:pw@db.example:5432/swf' });
+    assert.equal(c.redisUrl, 'rediss://cache.example:6380/0');
+    assert.equal(c.channelGroup, 'grp');
+    assert.equal(c.broker.host, 'mq.example');
+    assert.equal(c.broker.port, 61614);
+    assert.equal(c.broker.user, 'u');
+    assert.equal(c.broker.password, 'p');
+    assert.equal(c.broker.useSsl, true);
+    assert.equal(c.broker.caCertsFile, existingFile);
+    assert.equal(c.broker.certFile, existingFile);
+    assert.equal(c.broker.keyFile, existingFile);
+    assert.equal(c.broker.destination, '/topic/othertopic');
+    assert.equal(c.broker.subscriptionName, 'sub');
+    assert.deepEqual(c.http, { host: '0.0.0.0', port: 0 });
+    assert.deepEqual(c.sse, { heartbeatSeconds: 2.5, clientQueueSize: 7, replayMax: 0, maxClients: 3, maxStreamsPerUser: 2, allowQueryToken: true });
+    assert.deepEqual(c.corsAllowedOrigins, ['https://a.example', 'https://b.example']);
+    assert.deepEqual(c.trustedProxies, ['10.0.0.1']);
+    assert.equal(c.sessionSecureCookie, false);
+    assert.equal(c.logLevel, 'debug');
+  });
+
+  it('SSE_HEARTBEAT_SECONDS=0 disables heartbeats', () => {
+    assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '0' }).sse.heartbeatSeconds, 0);
+  });
+
+  it('booleans: true/1/yes/on and false/0/no/off, any case, trimmed', () => {
+    for (const v of ['true', 'TRUE', 'True', '1', 'yes', 'YES', 'on', ' true ']) {
+      assert.equal(loadConfig({ SSE_ALLOW_QUERY_TOKEN: v }).sse.allowQueryToken, true, v);
+      assert.equal(loadConfig({ SESSION_SECURE_COOKIE: v }).sessionSecureCookie, true, v);
+      assert.equal(loadConfig({ ACTIVEMQ_USE_SSL: v }).broker.useSsl, true, v);
+    }
+    for (const v of ['false', 'FALSE', '0', 'no', 'off', ' Off ']) {
+      assert.equal(loadConfig({ SSE_ALLOW_QUERY_TOKEN: v }).sse.allowQueryToken, false, v);
+      assert.equal(loadConfig({ SESSION_SECURE_COOKIE: v }).sessionSecureCookie, false, v);
+      assert.equal(loadConfig({ ACTIVEMQ_USE_SSL: v }).broker.useSsl, false, v);
+    }
+    for (const v of ['maybe', '2', 'tru', 'enabled']) {
+      const problems = problemsOf({ SSE_ALLOW_QUERY_TOKEN: v });
+      assert.equal(problems.length, 1, v);
+      assert.match(problems[0]!, /^SSE_ALLOW_QUERY_TOKEN: /);
+    }
+  });
+
+  it('DATABASE_URL: sqlite:<path> forms', () => {
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:relay.db' }).database, { kind: 'sqlite', path: 'relay.db' });
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:/var/lib/swf/relay.db' }).database, { kind: 'sqlite', path: '/var/lib/swf/relay.db' });
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite:///var/lib/swf/relay.db' }).database, { kind: 'sqlite', path: '/var/lib/swf/relay.db' });
+    assert.deepEqual(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).database, { kind: 'sqlite', path: ':memory:' });
+    assert.deepEqual(loadConfig({ DATABASE_URL: '  sqlite:./x.db  ' }).database, { kind: 'sqlite', path: './x.db' });
+  });
+
+  it('DATABASE_URL: postgres:// and postgresql:// are kept as URLs', () => {
+    for (const url of ['postgres://u:p@h:5432/db', 'postgresql://h/db?sslmode=require']) {
+      assert.deepEqual(loadConfig({ DATABASE_URL: url }).database, { kind: 'postgres', url });
+    }
+  });
+
+  it('DATABASE_URL: anything else is one problem naming it', () => {
+    for (const bad of ['sqlite:', 'mysql://h/db', 'relay.db', 'postgres:/h/db', 'http://h']) {
+      const problems = problemsOf({ DATABASE_URL: bad });
+      assert.equal(problems.length, 1, bad);
+      assert.match(problems[0]!, /^DATABASE_URL: /, bad);
+    }
+  });
+
+  it('topic: /topic/ is prefixed when absent, kept when given', () => {
+    assert.equal(loadConfig({ ACTIVEMQ_HEARTBEAT_TOPIC: 'epictopic' }).broker.destination, '/topic/epictopic');
+    assert.equal(loadConfig({ ACTIVEMQ_HEARTBEAT_TOPIC: '/topic/epictopic' }).broker.destination, '/topic/epictopic');
+    assert.equal(loadConfig({ ACTIVEMQ_HEARTBEAT_TOPIC: ' mytopic ' }).broker.destination, '/topic/mytopic');
+  });
+
+  it('ACTIVEMQ_SUBSCRIPTION_NAME set to the empty string means a non-durable subscription (SPEC §6)', () => {
+    assert.equal(loadConfig({ ACTIVEMQ_SUBSCRIPTION_NAME: '' }).broker.subscriptionName, '');
+    // Unset still means the default durable name, and other variables set to '' still count as unset.
+    assert.equal(loadConfig({ ACTIVEMQ_SUBSCRIPTION_NAME: undefined }).broker.subscriptionName, 'swf-relay');
+    const c = loadConfig({ ACTIVEMQ_SUBSCRIPTION_NAME: '', ACTIVEMQ_CLIENT_ID: '', PORT: '' });
+    assert.equal(c.broker.subscriptionName, '');
+    assert.equal(c.broker.clientId, 'swf-relay');
+    assert.equal(c.http.port, 8000);
+  });
+
+  it('the result is deeply frozen', () => {
+    const c = loadConfig({ CORS_ALLOWED_ORIGINS: 'https://a.example' });
+    for (const part of [c, c.database, c.broker, c.http, c.sse, c.corsAllowedOrigins, c.trustedProxies]) assert.ok(Object.isFrozen(part));
+    assert.throws(() => {
+      (c.http as { port: number }).port = 1;
+    }, TypeError);
+    assert.throws(() => {
+      (c.corsAllowedOrigins as string[]).push('https://evil.example');
+    }, TypeError);
+    assert.equal(c.http.port, 8000);
+  });
+});
+
+describe('loadConfig: bad values', () => {
+  it('lists every bad variable at once, one line each, naming it', () => {
+    const env = {
+      DATABASE_URL: 'mysql://h/db',
+      REDIS_URL: 'http://cache',
+      ACTIVEMQ_PORT: '70000',
+      ACTIVEMQ_USE_SSL: 'perhaps',
+      ACTIVEMQ_SSL_CA_CERTS: join(dir, 'missing-ca.pem'),
+      ACTIVEMQ_HEARTBEAT_TOPIC: '   ',
+      PORT: 'eighty',
+      SSE_HEARTBEAT_SECONDS: '-1',
+      SSE_CLIENT_QUEUE_SIZE: '0',
+      SSE_REPLAY_MAX: '1.5',
+      SSE_MAX_CLIENTS: 'lots',
+      SSE_MAX_STREAMS_PER_USER: '-3',
+      SSE_ALLOW_QUERY_TOKEN: 'sometimes',
+      SESSION_SECURE_COOKIE: 'x',
+      MESSAGE_MAX_BYTES: '10',
+      LOG_LEVEL: 'loud',
+    };
+    const problems = problemsOf(env);
+    const named = problems.map((p) => /^([A-Z_]+): /.exec(p)?.[1]);
+    assert.deepEqual([...named].sort(), Object.keys(env).sort(), problems.join('\n'));
+    for (const line of problems) assert.doesNotMatch(line, /\n/);
+  });
+
+  it('shows the bad value in its line', () => {
+    const [line] = problemsOf({ PORT: 'eighty' });
+    assert.match(line!, /^PORT: .*"eighty"/);
+  });
+
+  it('ports out of range', () => {
+    for (const v of ['65536', '-1', '8000.5', '0x50']) assert.equal(problemsOf({ PORT: v }).length, 1, v);
+    assert.equal(problemsOf({ ACTIVEMQ_PORT: '0' }).length, 1);
+  });
+
+  it('a client certificate without its key (or the reverse) is refused', () => {
+    for (const env of [{ ACTIVEMQ_SSL_CERT_FILE: existingFile }, { ACTIVEMQ_SSL_KEY_FILE: existingFile }]) {
+      const problems = problemsOf(env);
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /ACTIVEMQ_SSL_CERT_FILE/);
+      assert.match(problems[0]!, /ACTIVEMQ_SSL_KEY_FILE/);
+    }
+  });
+
+  it('the certificate/key problem is listed together with the other bad variables', () => {
+    const problems = problemsOf({ PORT: 'eighty', ACTIVEMQ_SSL_CERT_FILE: existingFile });
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('PORT: ')));
+    assert.ok(problems.some((p) => p.includes('ACTIVEMQ_SSL_KEY_FILE')));
+  });
+
+  it('SSE_HEARTBEAT_SECONDS that setInterval cannot honour is refused, not turned into a 1 ms heartbeat', () => {
+    // Node clamps a setInterval delay above 2^31-1 ms to 1 ms (TimeoutOverflowWarning).
+    const TIMER_MAX_MS = 2 ** 31 - 1;
+    for (const v of ['3000000', '2147484', '1e9']) {
+      const problems = problemsOf({ SSE_HEARTBEAT_SECONDS: v });
+      assert.equal(problems.length, 1, v);
+      assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: .*0 to 86400/, v);
+    }
+    assert.ok(loadConfig({ SSE_HEARTBEAT_SECONDS: '86400' }).sse.heartbeatSeconds * 1000 <= TIMER_MAX_MS);
+  });
+
+  it('SSE_HEARTBEAT_SECONDS is limited to 0..86400 (a day), fractions allowed', () => {
+    assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '86400' }).sse.heartbeatSeconds, 86_400);
+    assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '86399.5' }).sse.heartbeatSeconds, 86_399.5);
+    assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '0.25' }).sse.heartbeatSeconds, 0.25);
+    for (const v of ['86400.5', '86401', '-1', '1,5', 'abc']) {
+      const problems = problemsOf({ SSE_HEARTBEAT_SECONDS: v });
+      assert.equal(problems.length, 1, v);
+      assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: /, v);
+      assert.ok(problems[0]!.includes(JSON.stringify(v)), `the line shows ${JSON.stringify(v)}: ${problems[0]}`);
+    }
+  });
+});
+
+describe('readDotEnv', () => {
+  it('reads KEY=value lines of .env in the given directory', () => {
+    const envDir = mkdtempSync(join(dir, 'dotenv-'));
+    writeFileSync(join(envDir, '.env'), '# comment\nPORT=9000\nLOG_LEVEL="debug"\n');
+    assert.deepEqual({ ...readDotEnv(envDir) }, { PORT: '9000', LOG_LEVEL: 'debug' });
+  });
+
+  it('is empty when there is no .env', () => {
+    assert.deepEqual(readDotEnv(mkdtempSync(join(dir, 'none-'))), {});
+  });
+});

@@ -96,8 +96,14 @@ export function openStream(url: string, headers: Record<string, string> = {}): P
       const parsed: SseEvent[] = [];
       let unparsed = '';
       const parseNew = () => {
-        const cut = Math.max(unparsed.lastIndexOf('\n\n') + 2, unparsed.lastIndexOf('\r\n\r\n') + 4, unparsed.lastIndexOf('\r\r') + 2);
-        if (cut <= 0) return;
+        // End of the last complete frame: after its blank line (LF, CRLF or CR endings); 0 when none is complete.
+        const ends = [
+          [unparsed.lastIndexOf('\n\n'), 2],
+          [unparsed.lastIndexOf('\r\n\r\n'), 4],
+          [unparsed.lastIndexOf('\r\r'), 2],
+        ].map(([at, length]) => (at! < 0 ? 0 : at! + length!));
+        const cut = Math.max(...ends);
+        if (cut === 0) return;
         const lastId = parsed.at(-1)?.lastEventId ?? '';
         for (const event of parseSse(unparsed.slice(0, cut))) {
           parsed.push(event.id === undefined && lastId !== '' && event.lastEventId === '' ? { ...event, lastEventId: lastId } : event);

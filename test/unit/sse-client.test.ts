@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { parseSse } from '../helpers/sse-client.js';
 
 describe('parseSse', () => {
@@ -44,4 +44,33 @@ describe('parseSse', () => {
   it('treats a line without a colon as a field with an empty value', () => {
     assert.deepEqual(parseSse('data\n\n'), [{ lastEventId: '', event: 'message', data: '' }]);
   });
+});
+
+test('openStream parses frames split across chunks at any byte', async () => {
+  const { createServer } = await import('node:http');
+  const { openStream } = await import('../helpers/sse-client.js');
+  const frames = 'id: 1\nevent: a\ndata: {"x":1}\n\nid: 22\nevent: bb\ndata: {"y":"é"}\n\n';
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    // One byte at a time, each in its own chunk.
+    const bytes = Buffer.from(frames);
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i < bytes.length) res.write(bytes.subarray(i, ++i));
+      else {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 1);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    const stream = await openStream(`http://127.0.0.1:${port}/`);
+    const events = await stream.waitFor((e) => e.length === 2);
+    assert.deepEqual(events.map((e) => [e.id, e.event, e.data]), [['1', 'a', '{"x":1}'], ['22', 'bb', '{"y":"é"}']]);
+    stream.close();
+  } finally {
+    server.close();
+  }
 });

@@ -12,6 +12,8 @@ import { buildHttpServer } from './http/server.js';
 import { Hub } from './hub.js';
 import { Ingestor } from './ingest.js';
 import { createLogger } from './log.js';
+import { createPrometheusMetrics } from './metrics.js';
+import { RetentionJob } from './retention.js';
 import { encodeControl } from './sse-frame.js';
 import { createStore, type Store } from './store/store.js';
 import { SubscriberRecorder } from './subscribers.js';
@@ -42,8 +44,11 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
   const store = await createStore(config.database);
   const bus = await createBus({ redisUrl: config.redisUrl });
   const hub = new Hub();
-  const ingestor = new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes });
+  // Metrics read the parts' own counters at scrape time (the parts exist by then).
+  const metrics = createPrometheusMetrics({ processName, hub, ingest: () => ingestor.counters, broker: () => listener.status() });
+  const ingestor = new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics });
   const listener = new StompListener(config.broker, log.child({ part: 'broker' }), (m) => ingestor.accept(m));
+  const retention = config.retentionDays === undefined ? null : new RetentionJob(store, config.retentionDays, log.child({ part: 'retention' }));
   const subscribers = new SubscriberRecorder(store, log, processName, () => hub.clients());
   const http = buildHttpServer({
     config,
@@ -52,6 +57,8 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     log,
     subscribers,
     processName,
+    ingestor,
+    metrics,
     status: {
       broker: () => listener.status(),
       bus: () => ({ kind: bus.kind, state: 'ok' }),
@@ -74,6 +81,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       const url = await http.listen({ host: config.http.host, port: config.http.port });
       hub.startHeartbeats(config.sse.heartbeatSeconds);
       subscribers.start();
+      retention?.start();
       listener.start();
       log.info({ url, store: store.dialect, bus: bus.kind, destination: config.broker.destination }, 'swf-relay started');
       return url;
@@ -86,6 +94,7 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
       hub.stopHeartbeats();
       await hub.closeAll(encodeControl('shutdown', { reason: 'server shutdown' }), SHUTDOWN_SPREAD_MS);
       await subscribers.stop();
+      await retention?.stop();
       await http.close();
       unsubscribe?.();
       await bus.close();

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { compareIds } from './event.js';
 import type { Filters } from './filter.js';
+import { noopMetrics, type Metrics } from './metrics.js';
 import { encodeControl } from './sse-frame.js';
 
 /** Why a stream was closed; also a metrics label. */
@@ -32,6 +33,8 @@ const LIVE_BUFFER_MAX = 10_000;
 interface Queued {
   readonly frame: Buffer;
   readonly id: string | null;
+  /** Broker receipt time (ms), 0 when unknown. */
+  readonly receivedAt: number;
 }
 
 /** A connected stream. Create with `new SseClient(socket, info, queueSize)`. */
@@ -48,6 +51,8 @@ export class SseClient {
   private readonly queue: Queued[] = [];
   /** Frames of the current event-loop turn, written together by flush(). */
   private pending: Buffer[] = [];
+  /** Receipt time of the oldest event in `pending` (0 if none has one), for the latency histogram. */
+  private pendingOldest = 0;
   private blocked = false;
   private closed = false;
   /** Dropped events not yet reported with a `gap` event. */
@@ -61,6 +66,7 @@ export class SseClient {
     private readonly out: Writable,
     readonly info: ClientInfo,
     private readonly queueSize: number,
+    private readonly metrics: Metrics = noopMetrics,
   ) {
     out.on('drain', () => this.drain());
   }
@@ -75,21 +81,22 @@ export class SseClient {
     return this.closed;
   }
 
-  /** Sends (or queues) one encoded event. `id` is its event id, for gap reporting. */
-  send(frame: Buffer, id: string | null): void {
+  /** Sends (or queues) one encoded event. `id` is its event id, for gap reporting; `receivedAt` its broker receipt (ms). */
+  send(frame: Buffer, id: string | null, receivedAt = 0): void {
     if (this.closed) return;
     if (this.liveBuffer !== null) {
-      this.bufferLive({ frame, id });
+      this.bufferLive({ frame, id, receivedAt });
       return;
     }
     this.dirty = true;
     if (!this.blocked) {
+      if (this.pendingOldest === 0) this.pendingOldest = receivedAt;
       this.coalesce(frame);
       this.sent++;
       return;
     }
     if (this.queue.length >= this.queueSize) this.dropOldest();
-    this.queue.push({ frame, id });
+    this.queue.push({ frame, id, receivedAt });
   }
 
   /**
@@ -125,7 +132,7 @@ export class SseClient {
     const held = this.liveBuffer ?? [];
     this.liveBuffer = null;
     for (const q of held) {
-      if (q.id === null || lastReplayedId === null || compareIds(q.id, lastReplayedId) > 0) this.send(q.frame, q.id);
+      if (q.id === null || lastReplayedId === null || compareIds(q.id, lastReplayedId) > 0) this.send(q.frame, q.id, q.receivedAt);
     }
   }
 
@@ -167,6 +174,12 @@ export class SseClient {
     const frames = this.pending;
     this.pending = [];
     this.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    this.observeLatency(this.pendingOldest);
+    this.pendingOldest = 0;
+  }
+
+  private observeLatency(receivedAt: number): void {
+    if (receivedAt > 0) this.metrics.observeDelivery((Date.now() - receivedAt) / 1000);
   }
 
   private write(frame: Buffer): void {
@@ -223,6 +236,7 @@ export class SseClient {
       this.sent += waiting.length;
       this.dirty = true;
       this.write(waiting.length === 1 ? waiting[0]!.frame : Buffer.concat(waiting.map((q) => q.frame)));
+      this.observeLatency(waiting.find((q) => q.receivedAt > 0)?.receivedAt ?? 0);
     }
   }
 }

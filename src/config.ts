@@ -58,6 +58,8 @@ export interface Config {
   readonly sessionSecureCookie: boolean | undefined;
   /** Largest accepted message body in bytes; larger ones are rejected. */
   readonly messageMaxBytes: number;
+  /** Days messages and rejected bodies are kept; undefined keeps them forever. */
+  readonly retentionDays: number | undefined;
   readonly logLevel: LogLevel;
 }
 
@@ -155,6 +157,13 @@ const schema = z.object({
   TRUSTED_PROXIES: list.default([]),
   SESSION_SECURE_COOKIE: bool.optional(),
   MESSAGE_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  RETENTION_DAYS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of days greater than 0')
+    .transform(Number)
+    .refine((n) => n > 0 && n <= 36_500, 'must be a number of days greater than 0')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -222,6 +231,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     trustedProxies: e.TRUSTED_PROXIES,
     sessionSecureCookie: e.SESSION_SECURE_COOKIE,
     messageMaxBytes: e.MESSAGE_MAX_BYTES,
+    retentionDays: e.RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,
   };
   return deepFreeze(config);

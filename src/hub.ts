@@ -22,11 +22,15 @@ export interface HubCounters {
   relayed: number;
   /** Event deliveries to clients (written or queued). */
   delivered: number;
+  /** Broker receipt to fanout of the last event, ms. */
+  lastLagMs: number;
 }
 
 /** The clients of this process. */
 export class Hub {
-  readonly counters: HubCounters = { relayed: 0, delivered: 0 };
+  readonly counters: HubCounters = { relayed: 0, delivered: 0, lastLagMs: 0 };
+  /** Sent and dropped counts of clients that have left. */
+  private readonly closedTotals = { sent: 0, dropped: 0 };
   private readonly all = new Set<SseClient>();
   private readonly unfiltered = new Set<SseClient>();
   private readonly index: Record<IndexKey, Map<string, Set<SseClient>>> = {
@@ -71,8 +75,20 @@ export class Hub {
     }
   }
 
+  /** Events written to and dropped for clients, since start (live and closed clients). */
+  totals(): { sent: number; dropped: number } {
+    let { sent, dropped } = this.closedTotals;
+    for (const client of this.all) {
+      sent += client.sent;
+      dropped += client.dropped;
+    }
+    return { sent, dropped };
+  }
+
   remove(client: SseClient): void {
     if (!this.all.delete(client)) return;
+    this.closedTotals.sent += client.sent;
+    this.closedTotals.dropped += client.dropped;
     const left = this.streamsOf(client.info.username) - 1;
     if (left > 0) this.perUser.set(client.info.username, left);
     else this.perUser.delete(client.info.username);
@@ -91,6 +107,8 @@ export class Hub {
   /** Delivers events, in order, to every client whose filters match. Never throws. */
   dispatch(events: readonly RelayEvent[]): void {
     for (const event of events) this.dispatchOne(event);
+    const last = events.at(-1);
+    if (last && last.receivedAt > 0) this.counters.lastLagMs = Date.now() - last.receivedAt;
   }
 
   private dispatchOne(event: RelayEvent): void {
@@ -100,7 +118,7 @@ export class Hub {
     const deliver = (client: SseClient) => {
       if (!matches(client.info.filters, event)) return;
       frame ??= encodeEvent(event);
-      client.send(frame, event.id);
+      client.send(frame, event.id, event.receivedAt);
       this.counters.delivered++;
     };
     for (const client of this.unfiltered) deliver(client);

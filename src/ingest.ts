@@ -4,11 +4,14 @@
  * commit ran), publishes the stored ones on the bus in id order, and only then
  * acknowledges them to the broker.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BrokerMessage } from './broker/stomp.js';
 import type { Bus } from './bus/bus.js';
+import { AppError } from './errors.js';
 import { agentStatusEvent, workflowEvent, type RelayEvent } from './event.js';
 import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from './message.js';
+import type { Metrics } from './metrics.js';
 import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, Store } from './store/store.js';
 
 /** Most messages committed in one transaction. */
@@ -30,9 +33,20 @@ export interface IngestCounters {
 
 /** A message on its way through, with what became of it. */
 type Item =
-  | { kind: 'workflow'; message: BrokerMessage; row: NewWorkflowMessage; receivedAt: number }
+  | { kind: 'workflow'; message: BrokerMessage; row: NewWorkflowMessage; receivedAt: number; settle?: Settle }
   | { kind: 'heartbeat'; message: BrokerMessage; row: AgentHeartbeat; content: string; fields: Extract<Classified, { kind: 'heartbeat' }>['fields']; receivedAt: number }
   | { kind: 'rejected'; message: BrokerMessage; row: NewRejected };
+
+/** How an HTTP publisher learns the outcome: the new id (null when it was a duplicate), or an error. */
+interface Settle {
+  resolve(id: string | null): void;
+  reject(err: Error): void;
+  /** Set once the commit assigned (or refused) an id. */
+  id?: string | null;
+}
+
+/** queue_name of messages published over HTTP. */
+export const HTTP_QUEUE_NAME = 'http';
 
 /** Options of createIngestor. */
 export interface IngestorOptions {
@@ -41,6 +55,7 @@ export interface IngestorOptions {
   readonly log: Logger;
   /** Largest accepted body, bytes. */
   readonly maxBytes: number;
+  readonly metrics?: Metrics;
 }
 
 /** The one writer of the store (SPEC §3: ids are committed in id order). */
@@ -60,7 +75,34 @@ export class Ingestor {
     this.counters.received++;
     const receivedAt = Date.now();
     this.lastMessageAt = new Date(receivedAt).toISOString();
-    this.pending.push(this.toItem(message, classifyBody(message.body, this.options.maxBytes), receivedAt));
+    this.enqueue(this.toItem(message, classifyBody(message.body, this.options.maxBytes), receivedAt));
+  }
+
+  /**
+   * Publishes a workflow message that arrived over HTTP through the same
+   * pipeline (one writer, ids in commit order). Resolves with its id once it
+   * is stored and relayed; throws AppError BAD_REQUEST when it is not valid.
+   */
+  submit(body: Uint8Array, publisher: string): Promise<string | null> {
+    const classified = classifyBody(body, this.options.maxBytes);
+    if (classified.kind === 'rejected') return Promise.reject(new AppError('BAD_REQUEST', classified.detail, { reason: classified.reason }));
+    if (classified.kind !== 'workflow') {
+      return Promise.reject(new AppError('BAD_REQUEST', 'only workflow messages (with msg_type) can be published here', { reason: 'not_workflow' }));
+    }
+    if (this.stopping) return Promise.reject(new AppError('UNAVAILABLE', 'the relay is shutting down'));
+    this.counters.received++;
+    const receivedAt = Date.now();
+    const messageId = `http:${randomUUID()}`;
+    const message: BrokerMessage = { body, headers: { 'message-id': messageId, 'published-by': publisher }, destination: HTTP_QUEUE_NAME, messageId, ack: () => {} };
+    return new Promise((resolve, reject) => {
+      const item = this.toItem(message, classified, receivedAt);
+      if (item.kind === 'workflow') item.settle = { resolve, reject };
+      this.enqueue(item);
+    });
+  }
+
+  private enqueue(item: Item): void {
+    this.pending.push(item);
     if (!this.running) {
       this.running = true;
       // Let the messages of this socket read join the batch before committing.
@@ -86,9 +128,15 @@ export class Ingestor {
       const events = await this.commitResilient(items);
       if (events === undefined) break;
       if (events.length > 0 && (await this.retry('publish', () => this.options.bus.publish(events))) === undefined) break;
-      for (const item of items) item.message.ack();
+      for (const item of items) {
+        item.message.ack();
+        if (item.kind === 'workflow' && item.settle) item.settle.resolve(item.settle.id ?? null);
+      }
     }
-    if (this.stopping) this.pending = [];
+    if (this.stopping) {
+      for (const item of this.pending) if (item.kind === 'workflow') item.settle?.reject(new AppError('UNAVAILABLE', 'the relay is shutting down'));
+      this.pending = [];
+    }
     this.running = false;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
@@ -123,6 +171,12 @@ export class Ingestor {
       return await this.commit([item]);
     } catch (err) {
       if (item.kind === 'rejected') throw err;
+      if (item.kind === 'workflow' && item.settle) {
+        // An HTTP publisher is answered at once (it may retry); its message is not kept.
+        item.settle.reject(new AppError('UNAVAILABLE', `the store refused the message: ${(err as Error).message}`));
+        item.settle = undefined;
+        return [];
+      }
       const detail = `the store refused it: ${(err as Error).message}`;
       return await this.commit([this.rejectedItem(item.message, 'store_error', detail, new Date(item.receivedAt).toISOString())]);
     }
@@ -131,17 +185,20 @@ export class Ingestor {
   /** Writes one batch; returns the events to relay, in id order. */
   private async commit(items: Item[]): Promise<RelayEvent[]> {
     const workflow = items.filter((i): i is Extract<Item, { kind: 'workflow' }> => i.kind === 'workflow');
+    const started = performance.now();
     const ids = await this.options.store.commitBatch({
       messages: workflow.map((i) => i.row),
       heartbeats: items.flatMap((i) => (i.kind === 'heartbeat' ? [i.row] : [])),
       rejected: items.flatMap((i) => (i.kind === 'rejected' ? [i.row] : [])),
     });
     this.counters.commits++;
+    this.options.metrics?.observeCommit((performance.now() - started) / 1000);
     const idOf = new Map(workflow.map((item, n) => [item, ids[n] ?? null]));
     const events: RelayEvent[] = [];
     for (const item of items) {
       if (item.kind === 'workflow') {
         const id = idOf.get(item) ?? null;
+        if (item.settle) item.settle.id = id;
         if (id === null) {
           this.counters.duplicates++;
           continue;

@@ -8,9 +8,13 @@ import { authenticateKey, keyFromHeader, type Principal } from '../auth.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Hub } from '../hub.js';
+import type { Ingestor } from '../ingest.js';
+import type { Metrics } from '../metrics.js';
 import { redactUrl } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { SubscriberRecorder } from '../subscribers.js';
+import { registerApiRoutes } from './api.js';
+import { registerOpsRoutes } from './ops.js';
 import { registerStatusRoutes, type StatusSources } from './status.js';
 import { registerStreamRoutes } from './sse.js';
 
@@ -21,6 +25,9 @@ export interface HttpDeps {
   readonly hub: Hub;
   readonly log: Logger;
   readonly subscribers: SubscriberRecorder;
+  /** The one writer, in a process that runs the listener; null in a web-only process. */
+  readonly ingestor: Ingestor | null;
+  readonly metrics: Metrics;
   readonly status: StatusSources;
   /** Name of this process in status output (`host:pid`). */
   readonly processName: string;
@@ -72,6 +79,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   registerStreamRoutes(app, deps, authenticate);
   registerStatusRoutes(app, deps, authenticate);
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  registerApiRoutes(app, deps, authenticate);
+  registerOpsRoutes(app, deps);
   return app;
 }

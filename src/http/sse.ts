@@ -40,7 +40,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     const res = reply.raw;
     res.writeHead(200, STREAM_HEADERS);
     res.socket?.setNoDelay(true);
-    const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize);
+    const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize, deps.metrics);
     res.write(
       Buffer.concat([
         encodeRetry(),
@@ -54,7 +54,10 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     request.log.info({ clientId: client.id, user: principal.username, filters: query, lastEventId }, 'stream opened');
     if (lastEventId !== null) {
       replay(client, { store, filters, afterId: lastEventId, max: config.sse.replayMax }).then(
-        (result) => request.log.info({ clientId: client.id, replayed: result.replayed, gaps: result.gaps }, 'replay done'),
+        (result) => {
+          deps.metrics.replayServed(result.replayed);
+          request.log.info({ clientId: client.id, replayed: result.replayed, gaps: result.gaps }, 'replay done');
+        },
         (err: unknown) => {
           // The client reconnects with the last id it got; nothing is lost by ending here.
           request.log.error({ err, clientId: client.id }, 'replay failed; closing the stream');

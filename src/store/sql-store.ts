@@ -9,6 +9,7 @@ import { migrationsFor } from './migrations/index.js';
 import type { Database, WorkflowMessagesTable, TokensTable, UsersTable } from './schema.js';
 import type {
   Dialect,
+  HistoryQuery,
   IngestBatch,
   Store,
   StoredAgent,
@@ -156,6 +157,47 @@ export class SqlStore implements Store {
     return row?.value ?? '0';
   }
 
+  async listMessages(q: HistoryQuery): Promise<StoredMessage[]> {
+    let query = this.db.selectFrom('workflow_messages').selectAll().where((eb) => filterCondition(eb, q.filters));
+    if (q.afterId !== undefined) query = query.where('id', '>', q.afterId);
+    if (q.beforeId !== undefined) query = query.where('id', '<', q.beforeId);
+    if (q.since !== undefined) query = query.where('sent_at', '>=', q.since);
+    if (q.until !== undefined) query = query.where('sent_at', '<', q.until);
+    const rows = await query.orderBy('id', q.order).limit(q.limit).execute();
+    return rows.map(toStoredMessage);
+  }
+
+  async pruneMessages(cutoff: string, batch: number): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      // Ids grow with receipt time, so the oldest rows are the lowest ids: one range delete.
+      const last = await trx
+        .selectFrom('workflow_messages')
+        .select('id')
+        .where('sent_at', '<', cutoff)
+        .orderBy('id')
+        .offset(batch - 1)
+        .limit(1)
+        .executeTakeFirst();
+      const upTo =
+        last?.id ??
+        (await trx.selectFrom('workflow_messages').select((eb) => eb.fn.max('id').as('max')).where('sent_at', '<', cutoff).executeTakeFirst())?.max;
+      if (upTo === null || upTo === undefined) return 0;
+      const result = await trx.deleteFrom('workflow_messages').where('id', '<=', upTo).where('sent_at', '<', cutoff).executeTakeFirst();
+      await trx
+        .insertInto('relay_state')
+        .values({ key: PRUNED_THROUGH, value: String(upTo) })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(upTo) }))
+        .execute();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  async pruneRejected(cutoff: string, batch: number): Promise<number> {
+    const ids = this.db.selectFrom('rejected_messages').select('id').where('received_at', '<', cutoff).orderBy('id').limit(batch);
+    const result = await this.db.deleteFrom('rejected_messages').where('id', 'in', ids).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async lastMessageAt(): Promise<string | null> {
     const row = await this.db.selectFrom('workflow_messages').select('sent_at').orderBy('id', 'desc').limit(1).executeTakeFirst();
     return row?.sent_at ?? null;
@@ -283,15 +325,17 @@ export class SqlStore implements Store {
     });
   }
 
-  async listSubscribers(activeOnly: boolean): Promise<StoredSubscriber[]> {
+  async listSubscribers(activeOnly: boolean, limit?: number): Promise<StoredSubscriber[]> {
     let query = this.db.selectFrom('subscribers').selectAll().orderBy('connected_at', 'desc');
     if (activeOnly) query = query.where('is_active', '=', 1);
+    if (limit !== undefined) query = query.limit(limit);
     const rows = await query.execute();
     return rows.map((r) => ({
       clientId: r.client_id,
       name: r.name,
       username: r.username,
       ip: r.ip,
+      location: r.location,
       process: r.process,
       connectedAt: r.connected_at,
       filters: r.message_filters,

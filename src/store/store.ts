@@ -65,6 +65,21 @@ export interface StoredMessage {
   readonly content: string;
 }
 
+/** A history query (GET /api/messages/). */
+export interface HistoryQuery {
+  readonly filters: Filters;
+  /** Only ids greater than this (then oldest first). */
+  readonly afterId?: string;
+  /** Only ids smaller than this. */
+  readonly beforeId?: string;
+  /** ISO-8601 receipt-time bounds, inclusive since / exclusive until. */
+  readonly since?: string;
+  readonly until?: string;
+  readonly limit: number;
+  /** `asc` oldest first, `desc` newest first. */
+  readonly order: 'asc' | 'desc';
+}
+
 /** A stored rejected body. */
 export interface StoredRejected extends NewRejected {
   readonly id: string;
@@ -123,6 +138,8 @@ export interface SubscriberUpdate {
 
 /** A recorded SSE connection. */
 export interface StoredSubscriber extends SubscriberOpen {
+  /** Where the client is (reserved: filled by a future geo lookup; null today). */
+  readonly location: string | null;
   readonly disconnectedAt: string | null;
   readonly lastActivity: string;
   readonly isActive: boolean;
@@ -151,6 +168,15 @@ export interface Store {
   replaySkip(afterId: string, filters: Filters, max: number): Promise<{ fromId: string; toId: string; count: number } | null>;
   /** Highest message id removed by retention ('0' when nothing was pruned). */
   prunedThrough(): Promise<string>;
+  /** History: matching messages in the query's order and bounds. */
+  listMessages(query: HistoryQuery): Promise<StoredMessage[]>;
+  /**
+   * Retention: deletes up to `batch` of the oldest messages received before
+   * `cutoff` (ISO-8601), records the highest id removed, and returns how many it removed.
+   */
+  pruneMessages(cutoff: string, batch: number): Promise<number>;
+  /** Retention: deletes up to `batch` rejected bodies received before `cutoff`; returns how many. */
+  pruneRejected(cutoff: string, batch: number): Promise<number>;
   /** Time of the newest stored message, or null. */
   lastMessageAt(): Promise<string | null>;
   /** Newest rejected bodies first. */
@@ -169,7 +195,8 @@ export interface Store {
   openSubscriber(subscriber: SubscriberOpen): Promise<void>;
   /** Applies many counter updates in one transaction. */
   updateSubscribers(updates: readonly SubscriberUpdate[]): Promise<void>;
-  listSubscribers(activeOnly: boolean): Promise<StoredSubscriber[]>;
+  /** Newest connections first; at most `limit` (default: all). */
+  listSubscribers(activeOnly: boolean, limit?: number): Promise<StoredSubscriber[]>;
 
   /** A trivial query, for readiness checks. */
   ping(): Promise<void>;

@@ -649,8 +649,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         await store.openSubscriber(open2);
         const listed = await store.listSubscribers(true);
         assert.deepEqual(listed, [
-          { ...open2, disconnectedAt: null, lastActivity: open2.connectedAt, isActive: true, messagesSent: 0, messagesDropped: 0 },
-          { ...open1, disconnectedAt: null, lastActivity: open1.connectedAt, isActive: true, messagesSent: 0, messagesDropped: 0 },
+          { ...open2, location: null, disconnectedAt: null, lastActivity: open2.connectedAt, isActive: true, messagesSent: 0, messagesDropped: 0 },
+          { ...open1, location: null, disconnectedAt: null, lastActivity: open1.connectedAt, isActive: true, messagesSent: 0, messagesDropped: 0 },
         ]);
       });
 
@@ -666,8 +666,8 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
         ]);
         const all = await store.listSubscribers(false);
         assert.deepEqual(all, [
-          { ...open2, disconnectedAt: null, lastActivity: '2026-11-27T14:10:00.000Z', isActive: true, messagesSent: 5, messagesDropped: 0 },
-          { ...open1, disconnectedAt: '2026-11-27T14:11:00.000Z', lastActivity: '2026-11-27T14:11:00.000Z', isActive: false, messagesSent: 12, messagesDropped: 3 },
+          { ...open2, location: null, disconnectedAt: null, lastActivity: '2026-11-27T14:10:00.000Z', isActive: true, messagesSent: 5, messagesDropped: 0 },
+          { ...open1, location: null, disconnectedAt: '2026-11-27T14:11:00.000Z', lastActivity: '2026-11-27T14:11:00.000Z', isActive: false, messagesSent: 12, messagesDropped: 3 },
         ]);
         assert.deepEqual(
           (await store.listSubscribers(true)).map((s) => s.clientId),

@@ -18,6 +18,8 @@ export type PrivateBroker = {
   dataDir: string;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** Stops the broker but keeps its data and port, for a later restart(). */
+  halt(): Promise<void>;
 };
 
 // Brokers still running when the test process exits are killed (and their dirs removed) here.
@@ -60,6 +62,9 @@ export async function startActiveMQ(opts: { port?: number } = {}): Promise<Priva
     async restart() {
       await stopChild();
       child = await launch(dir, host, port);
+    },
+    async halt() {
+      await stopChild();
     },
   };
 }

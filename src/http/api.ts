@@ -1,0 +1,154 @@
+/**
+ * The REST API beside the stream (SPEC §4): history, HTTP publish, agents,
+ * subscribers.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { SseClient } from '../client.js';
+import { AppError } from '../errors.js';
+import { filtersToJson, parseFilters } from '../filter.js';
+import type { StoredMessage } from '../store/store.js';
+import type { Authenticate, HttpDeps } from './server.js';
+
+/** Most rows one history or subscribers page returns. */
+export const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 100;
+
+/** Registers /api/messages/ (GET history, POST publish), /api/agents/, /api/subscribers/. */
+export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
+  const { store } = deps;
+
+  app.get('/api/messages/', async (request) => {
+    await authenticate(request);
+    const query = request.query as Record<string, unknown>;
+    const filters = parseFilters(query);
+    const afterId = idParam(query, 'after_id');
+    const beforeId = idParam(query, 'before_id');
+    const limit = intParam(query, 'limit', 1, MAX_PAGE) ?? DEFAULT_PAGE;
+    const order = afterId !== undefined ? 'asc' : 'desc';
+    const rows = await store.listMessages({
+      filters,
+      afterId,
+      beforeId,
+      since: timeParam(query, 'since'),
+      until: timeParam(query, 'until'),
+      limit,
+      order,
+    });
+    const last = rows.at(-1);
+    let next: string | null = null;
+    if (rows.length === limit && last) {
+      const params = new URLSearchParams(request.url.split('?')[1] ?? '');
+      params.set(order === 'asc' ? 'after_id' : 'before_id', last.id);
+      next = `/api/messages/?${params.toString()}`;
+    }
+    return { results: rows.map(historyItem), next };
+  });
+
+  // Publishing takes the raw body, so it is validated exactly as a broker message is.
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    scope.post('/api/messages/', async (request, reply) => {
+      const principal = await authenticate(request);
+      if (!principal.canPublish) throw new AppError('FORBIDDEN', 'This token may not publish; create one with --publish.');
+      if (deps.ingestor === null) throw new AppError('UNAVAILABLE', 'This process does not ingest messages; publish to the listener process.');
+      const body = request.body;
+      if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new AppError('BAD_REQUEST', 'The body must be a JSON workflow message.', { reason: 'empty' });
+      const id = await deps.ingestor.submit(body, principal.username);
+      return reply.status(201).send({ id, status: 'stored' });
+    });
+  });
+
+  app.get('/api/agents/', async (request) => {
+    await authenticate(request);
+    const now = Date.now();
+    const agents = await store.listAgents();
+    return {
+      results: agents.map((a) => ({
+        name: a.name,
+        agent_type: a.agentType,
+        status: a.status,
+        namespace: a.namespace,
+        last_heartbeat: a.lastHeartbeat,
+        seconds_since_heartbeat: Math.max(0, Math.round((now - Date.parse(a.lastHeartbeat)) / 100) / 10),
+      })),
+    };
+  });
+
+  app.get('/api/subscribers/', async (request) => {
+    await authenticate(request);
+    const query = request.query as Record<string, unknown>;
+    const active = query.active === 'true' || query.active === '1';
+    const limit = intParam(query, 'limit', 1, MAX_PAGE) ?? DEFAULT_PAGE;
+    const live = new Map<string, SseClient>([...deps.hub.clients()].map((c) => [c.id, c]));
+    const rows = await store.listSubscribers(active, limit);
+    return {
+      results: rows.map((s) => {
+        const client = live.get(s.clientId);
+        return {
+          client_id: s.clientId,
+          name: s.name,
+          user: s.username,
+          ip: s.ip,
+          location: s.location,
+          process: s.process,
+          connected_at: s.connectedAt,
+          disconnected_at: s.disconnectedAt,
+          last_activity: client ? new Date(client.lastActivity).toISOString() : s.lastActivity,
+          is_active: s.isActive,
+          filters: client ? filtersToJson(client.info.filters) : JSON.parse(s.filters),
+          // Live counters for streams of this process; flushed ones (a few seconds old) for the rest.
+          messages_sent: client?.sent ?? s.messagesSent,
+          messages_dropped: client?.dropped ?? s.messagesDropped,
+        };
+      }),
+    };
+  });
+}
+
+function historyItem(m: StoredMessage) {
+  return {
+    id: m.id,
+    msg_type: m.fields.msgType,
+    run_id: m.fields.runId,
+    execution_id: m.fields.executionId,
+    sender_agent: m.fields.senderAgent,
+    recipient_agent: m.fields.recipientAgent,
+    namespace: m.fields.namespace,
+    processed_by: m.fields.processedBy,
+    filename: m.fields.filename,
+    queue_name: m.queueName,
+    sent_at: m.sentAt,
+    message: JSON.parse(m.content) as unknown,
+  };
+}
+
+function single(query: Record<string, unknown>, name: string): string | undefined {
+  const value = query[name];
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw new AppError('BAD_REQUEST', `${name} may be given once`, { param: name });
+  return value.trim();
+}
+
+function idParam(query: Record<string, unknown>, name: string): string | undefined {
+  const value = single(query, name);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,18}$/.test(value)) throw new AppError('BAD_REQUEST', `${name} must be a message id (digits)`, { param: name });
+  return String(BigInt(value));
+}
+
+function intParam(query: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
+  const value = single(query, name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new AppError('BAD_REQUEST', `${name} must be an integer from ${min} to ${max}`, { param: name });
+  return n;
+}
+
+function timeParam(query: Record<string, unknown>, name: string): string | undefined {
+  const value = single(query, name);
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new AppError('BAD_REQUEST', `${name} must be an ISO-8601 time`, { param: name });
+  return new Date(ms).toISOString();
+}

@@ -2,7 +2,7 @@
 # Makes sure the services the tests need are available (dev machine or CI); idempotent, one line per service.
 #   ActiveMQ  : Debian's `activemq` package (the tests start private brokers from it) — installed if missing and we may.
 #   PostgreSQL: TEST_DATABASE_URL's host:port, else 127.0.0.1:5432 — a local cluster is started if it is down.
-#   Redis     : 127.0.0.1:6379 — started if down and installed; only a warning otherwise (no test needs it yet).
+#   Redis     : 127.0.0.1:6379 (and redis-server for private instances) — started if down; installed if missing and we may.
 set -euo pipefail
 
 ACTIVEMQ_JAR=/usr/share/activemq/bin/activemq.jar
@@ -72,11 +72,18 @@ if ! pg_ready; then
 fi
 echo "postgresql: ok ($pg_host:$pg_port)"
 
-# --- Redis (optional for now) -----------------------------------------------
+# --- Redis -------------------------------------------------------------------
 redis_ready() { have redis-cli && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
+
+if ! have redis-server && have apt-get && can_root; then
+  echo "redis: missing, installing Debian's redis-server package"
+  apt-cache show redis-server >/dev/null 2>&1 || as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive $APT_INSTALL redis-server >/dev/null
+fi
 
 if ! redis_ready && have redis-server; then
   echo "redis: not ready on 127.0.0.1:6379, starting redis-server"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
   as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log >/dev/null || true
   for _ in $(seq 1 20); do redis_ready && break; sleep 0.25; done
@@ -84,5 +91,6 @@ fi
 if redis_ready; then
   echo "redis: ok (127.0.0.1:6379)"
 else
-  echo "redis: WARNING not available on 127.0.0.1:6379 (not needed by the tests yet; Debian package: redis-server)" >&2
+  echo "redis: MISSING on 127.0.0.1:6379 — install and start it (as root): $APT_INSTALL redis-server && redis-server --daemonize yes (or point TEST_REDIS_URL elsewhere)" >&2
+  exit 1
 fi

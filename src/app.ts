@@ -1,14 +1,21 @@
 /**
- * createApp(config): wires store, bus, hub, ingestor, listener and HTTP into
- * one relay process. Nothing runs on import or construction; start() runs it.
+ * createApp(config, role): wires store, bus, hub, ingestor, listener and HTTP
+ * into one relay process. `all` runs listener and web (swf-relay start),
+ * `listener` only ingests (swf-relay listen), `web` only serves clients
+ * (swf-relay serve). Nothing runs on import or construction; start() runs it.
  */
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { ListenerLease } from './broker/lease.js';
 import { StompListener } from './broker/stomp.js';
 import { createBus, type Bus } from './bus/bus.js';
+import { redisKeys, type RedisBus } from './bus/redis.js';
+import { ClusterRegistry, type ProcessSnapshot } from './cluster-status.js';
 import type { Config } from './config.js';
+import { workflowEvent } from './event.js';
 import { buildHttpServer } from './http/server.js';
+import { clientRecords } from './http/status.js';
 import { Hub } from './hub.js';
 import { Ingestor } from './ingest.js';
 import { createLogger } from './log.js';
@@ -18,15 +25,19 @@ import { encodeControl } from './sse-frame.js';
 import { createStore, type Store } from './store/store.js';
 import { SubscriberRecorder } from './subscribers.js';
 
-/** A running (or ready to run) relay. */
+/** Which parts a process runs. */
+export type Role = 'all' | 'listener' | 'web';
+
+/** A running (or ready to run) relay process. */
 export interface RelayApp {
+  readonly role: Role;
   readonly store: Store;
   readonly bus: Bus;
   readonly hub: Hub;
-  readonly ingestor: Ingestor;
-  readonly listener: StompListener;
-  readonly http: FastifyInstance;
-  /** Migrates, subscribes, listens; resolves with the HTTP base URL. */
+  readonly ingestor: Ingestor | null;
+  readonly listener: StompListener | null;
+  readonly http: FastifyInstance | null;
+  /** Migrates, subscribes, listens; resolves with the HTTP base URL (empty for a listener). */
   start(): Promise<string>;
   /** Graceful stop: streams get `shutdown`, unacknowledged messages stay with the broker. */
   stop(): Promise<void>;
@@ -37,37 +48,79 @@ const DRAIN_MS = 3000;
 /** Streams are closed at random moments within this window, so clients do not reconnect all at once. */
 const SHUTDOWN_SPREAD_MS = 2000;
 
-/** Builds a relay (listener + web in one process) from a validated config. */
-export async function createApp(config: Config, options: { log?: Logger } = {}): Promise<RelayApp> {
+/** Builds a relay process from a validated config. */
+export async function createApp(config: Config, options: { log?: Logger; role?: Role } = {}): Promise<RelayApp> {
+  const role = options.role ?? 'all';
+  const runsListener = role !== 'web';
+  const runsWeb = role !== 'listener';
   const log = options.log ?? createLogger(config.logLevel);
   const processName = `${hostname()}:${process.pid}`;
   const store = await createStore(config.database);
-  const bus = await createBus({ redisUrl: config.redisUrl });
+  const bus = await createBus({
+    redisUrl: config.redisUrl,
+    group: config.channelGroup,
+    processName,
+    log: log.child({ part: 'bus' }),
+    // Fills what a trimmed stream lost: the store has every event the bus carried.
+    backfill: async (afterId, beforeId) =>
+      (await store.messagesAfter(afterId, 100_000))
+        .filter((m) => BigInt(m.id) < BigInt(beforeId))
+        .map((m) => workflowEvent(m.id, m.fields, m.content, 0)),
+  });
+  const redis = bus.kind === 'redis' ? (bus as RedisBus).redis : null;
   const hub = new Hub();
   // Metrics read the parts' own counters at scrape time (the parts exist by then).
-  const metrics = createPrometheusMetrics({ processName, hub, ingest: () => ingestor.counters, broker: () => listener.status() });
-  const ingestor = new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics });
-  const listener = new StompListener(config.broker, log.child({ part: 'broker' }), (m) => ingestor.accept(m));
-  const retention = config.retentionDays === undefined ? null : new RetentionJob(store, config.retentionDays, log.child({ part: 'retention' }));
-  const subscribers = new SubscriberRecorder(store, log, processName, () => hub.clients());
-  const http = buildHttpServer({
-    config,
-    store,
-    hub,
-    log,
-    subscribers,
+  const metrics = createPrometheusMetrics({
     processName,
-    ingestor,
-    metrics,
-    status: {
-      broker: () => listener.status(),
-      bus: () => ({ kind: bus.kind, state: 'ok' }),
-      lastMessageAt: async () => ingestor.lastMessageAt ?? (await store.lastMessageAt()),
-    },
+    hub,
+    ingest: runsListener ? () => ingestor!.counters : null,
+    broker: runsListener ? () => listener!.status() : null,
   });
+  const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics }) : null;
+  const listener = ingestor ? new StompListener(config.broker, log.child({ part: 'broker' }), (m) => ingestor.accept(m)) : null;
+  const lease = listener && redis ? new ListenerLease(redis, redisKeys(config.channelGroup).lease, processName, log.child({ part: 'lease' })) : null;
+  const retention = runsListener && config.retentionDays !== undefined ? new RetentionJob(store, config.retentionDays, log.child({ part: 'retention' })) : null;
+  const subscribers = new SubscriberRecorder(store, log, processName, () => hub.clients());
+  const snapshot = (): ProcessSnapshot => ({
+    process: processName,
+    role,
+    at: new Date().toISOString(),
+    clients: clientRecords(hub, processName),
+    broker: listener?.status() ?? null,
+  });
+  const registry = redis ? new ClusterRegistry(redis, redisKeys(config.channelGroup), processName, snapshot, log) : null;
+  const http = runsWeb
+    ? buildHttpServer({
+        config,
+        store,
+        hub,
+        log,
+        subscribers,
+        processName,
+        ingestor,
+        metrics,
+        status: {
+          broker: () => listener?.status() ?? null,
+          bus: () => ({ kind: bus.kind, ...(bus.health?.() ?? { state: 'ok' }) }),
+          lastMessageAt: async () => ingestor?.lastMessageAt ?? (await store.lastMessageAt()),
+          processes: async () => (registry ? registry.all() : [snapshot()]),
+        },
+      })
+    : null;
   let unsubscribe: (() => void) | undefined;
 
+  /** Consumes while holding the lease (if any); on losing it, stops and waits to win it again. */
+  const runListener = async () => {
+    if (!listener) return;
+    if (lease && !(await lease.acquire())) return;
+    listener.start();
+    lease?.keep(() => {
+      void listener.pause().then(() => runListener());
+    });
+  };
+
   return {
+    role,
     store,
     bus,
     hub,
@@ -77,25 +130,34 @@ export async function createApp(config: Config, options: { log?: Logger } = {}):
     async start() {
       const applied = await store.migrate();
       if (applied.length > 0) log.info({ applied }, 'migrations applied');
-      unsubscribe = bus.subscribe((events) => hub.dispatch(events));
-      const url = await http.listen({ host: config.http.host, port: config.http.port });
-      hub.startHeartbeats(config.sse.heartbeatSeconds);
-      subscribers.start();
+      let url = '';
+      if (http) {
+        unsubscribe = bus.subscribe((events) => hub.dispatch(events));
+        url = await http.listen({ host: config.http.host, port: config.http.port });
+        hub.startHeartbeats(config.sse.heartbeatSeconds);
+        subscribers.start();
+      }
+      registry?.start();
       retention?.start();
-      listener.start();
-      log.info({ url, store: store.dialect, bus: bus.kind, destination: config.broker.destination }, 'swf-relay started');
+      if (listener) {
+        if (lease) listener.standby();
+        void runListener();
+      }
+      log.info({ url, role, store: store.dialect, bus: bus.kind, destination: config.broker.destination }, 'swf-relay started');
       return url;
     },
     async stop() {
       hub.closing = true;
-      await Promise.race([ingestor.idle(), new Promise((r) => setTimeout(r, DRAIN_MS))]);
-      await listener.stop();
-      await ingestor.stop();
+      if (ingestor) await Promise.race([ingestor.idle(), new Promise((r) => setTimeout(r, DRAIN_MS))]);
+      await listener?.stop();
+      await ingestor?.stop();
+      await lease?.release();
       hub.stopHeartbeats();
       await hub.closeAll(encodeControl('shutdown', { reason: 'server shutdown' }), SHUTDOWN_SPREAD_MS);
       await subscribers.stop();
       await retention?.stop();
-      await http.close();
+      await registry?.stop();
+      await http?.close();
       unsubscribe?.();
       await bus.close();
       await store.close();

@@ -25,7 +25,7 @@ export interface BrokerMessage {
 }
 
 /** Connection state, for status and readiness. */
-export type BrokerState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
+export type BrokerState = 'standby' | 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
 /** What status reports about the broker connection. */
 export interface BrokerStatus {
@@ -108,6 +108,11 @@ export class StompListener {
     };
   }
 
+  /** Marks this listener as waiting for the lease another listener holds. */
+  standby(): void {
+    this.state = 'standby';
+  }
+
   /** Connects (and keeps reconnecting) in the background. */
   start(): void {
     this.state = 'connecting';
@@ -118,6 +123,12 @@ export class StompListener {
   async stop(): Promise<void> {
     this.state = 'stopped';
     await this.client.deactivate();
+  }
+
+  /** Like stop(), then waits in standby (the lease was lost to another listener). */
+  async pause(): Promise<void> {
+    await this.stop();
+    this.state = 'standby';
   }
 
   status(): BrokerStatus {

@@ -2,10 +2,19 @@
  * Bus: carries relayed events from the one writer (the listener) to every web
  * process. In-memory by default; Redis Streams when REDIS_URL is set.
  */
+import type { Logger } from 'pino';
 import type { RelayEvent } from '../event.js';
+import type { Backfill } from './redis.js';
 
 /** Receives events in publish order, a batch at a time. */
 export type BusHandler = (events: readonly RelayEvent[]) => void;
+
+/** A bus's own view of whether it works: `ok`, or what is wrong. */
+export interface BusHealth {
+  readonly state: string;
+  /** When the reader last completed a read cycle (Redis). */
+  readonly lastReadAt?: string;
+}
 
 /** One stream of events, published once and read by every subscriber. */
 export interface Bus {
@@ -15,13 +24,25 @@ export interface Bus {
   publish(events: readonly RelayEvent[]): Promise<void>;
   /** Calls `handler` with every event published from now on; returns an unsubscribe function. */
   subscribe(handler: BusHandler): () => void;
+  /** Optional: health for status and readiness; a bus without it is always `ok`. */
+  health?(): BusHealth;
   close(): Promise<void>;
 }
 
-/** Opens the bus the configuration names. */
-export async function createBus(options: { redisUrl: string | undefined }): Promise<Bus> {
+/** What createBus needs besides the URL (used by the Redis bus). */
+export interface BusOptions {
+  readonly redisUrl: string | undefined;
+  readonly group: string;
+  readonly processName: string;
+  readonly log: Logger;
+  readonly backfill: Backfill;
+}
+
+/** Opens the bus the configuration names: Redis when REDIS_URL is set, else in-memory. */
+export async function createBus(options: BusOptions): Promise<Bus> {
   if (options.redisUrl !== undefined) {
-    throw new Error('REDIS_URL: the Redis bus is not available in this version; unset REDIS_URL to use the in-memory bus');
+    const { RedisBus } = await import('./redis.js');
+    return new RedisBus({ ...options, url: options.redisUrl });
   }
   const { MemoryBus } = await import('./memory.js');
   return new MemoryBus();

@@ -22,7 +22,8 @@ export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
       bus: deps.status.bus().state === 'ok' ? 'ok' : deps.status.bus().state,
     };
     const broker = deps.status.broker();
-    if (broker !== null) checks.broker = broker.state === 'connected' ? 'ok' : `${broker.state}${broker.lastError ? `: ${broker.lastError}` : ''}`;
+    // A standby listener (another one holds the lease) is a normal, ready state.
+    if (broker !== null) checks.broker = ['connected', 'standby'].includes(broker.state) ? 'ok' : `${broker.state}${broker.lastError ? `: ${broker.lastError}` : ''}`;
     const failing = Object.entries(checks)
       .filter(([, result]) => result !== 'ok')
       .map(([name]) => name);

@@ -70,10 +70,14 @@ export async function makeToken(env: Record<string, string>, username = 'tester'
  * Starts `swf-relay start` with `env` (PORT chosen if absent) and waits until it
  * answers HTTP; with `waitForBroker`, also until its subscription is confirmed.
  */
-export async function startRelay(env: Record<string, string>, options: { waitForBroker?: string } = {}): Promise<RelayProcess> {
+export async function startRelay(
+  env: Record<string, string>,
+  options: { waitForBroker?: string; command?: 'start' | 'listen' | 'serve'; args?: string[] } = {},
+): Promise<RelayProcess> {
+  const command = options.command ?? 'start';
   const port = Number(env.PORT ?? (await freePort()));
   const fullEnv = { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) };
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start'], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN, command, ...(options.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...fullEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,6 +107,8 @@ export async function startRelay(env: Record<string, string>, options: { waitFor
   };
   await waitUntil(async () => {
     if (!running) throw new Error(`relay exited during start:\n${output}`);
+    // A listener serves no HTTP: it is up once it says so.
+    if (command === 'listen') return output.includes('"msg":"swf-relay started"');
     const res = await fetch(`${url}/healthz`).catch(() => null);
     return res?.ok === true;
   }, `relay answering on ${url}`, () => output);

@@ -1,0 +1,177 @@
+/**
+ * RedisBus: one Redis Stream per channel group. The listener appends each
+ * event once (XADD, approximately trimmed); each web process runs ONE
+ * blocking reader for all its clients, so Redis work per event does not grow
+ * with the number of clients. After an outage a reader resumes from the last
+ * stream id it saw; what the trim removed meanwhile it reads from the store.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { compareIds, type RelayEvent } from '../event.js';
+import type { Bus, BusHandler, BusHealth } from './bus.js';
+import { connectRedis, parseRedisUrl } from './redis-connect.js';
+
+/** Entries kept in the stream (approximately): minutes of traffic at high rates. */
+const STREAM_MAXLEN = 100_000;
+/** How long one XREAD blocks; a read cycle completes at least this often. */
+const BLOCK_MS = 2000;
+/** Entries read per XREAD. */
+const READ_COUNT = 1000;
+
+/** Reads stored events with id in (afterId, beforeId), in id order: fills what the stream trim removed. */
+export type Backfill = (afterId: string, beforeId: string) => Promise<RelayEvent[]>;
+
+/** Options of RedisBus. */
+export interface RedisBusOptions {
+  readonly url: string;
+  /** SSE_CHANNEL_GROUP: names the stream and every other key. */
+  readonly group: string;
+  readonly processName: string;
+  readonly log: Logger;
+  readonly backfill: Backfill;
+}
+
+/** Key names; the `{group}` hash tag keeps them in one Cluster slot. */
+export function redisKeys(group: string) {
+  const tag = `{swf-relay:${group}}`;
+  return { stream: `${tag}:events`, lease: `${tag}:listener-lease`, processes: `${tag}:processes`, process: (name: string) => `${tag}:process:${name}` };
+}
+
+/** The bus over Redis Streams. */
+export class RedisBus implements Bus {
+  readonly kind = 'redis';
+  /** Commands (XADD, status keys). */
+  readonly redis: Redis | Cluster;
+  private reader: Redis | Cluster | undefined;
+  private readonly handlers = new Set<BusHandler>();
+  private readonly keys: ReturnType<typeof redisKeys>;
+  /** Last stream entry read; set to the stream's tail when the reader starts (clients start live). */
+  private lastStreamId = '0-0';
+  private lastEventId: string | null = null;
+  private lastReadAt = 0;
+  private readError: string | null = null;
+  private closed = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly options: RedisBusOptions) {
+    this.keys = redisKeys(options.group);
+    this.redis = connectRedis(parseRedisUrl(options.url), { name: `swf-relay:${options.processName}` });
+    this.redis.on('error', () => {}); // reported through health() and retried by ioredis
+  }
+
+  async publish(events: readonly RelayEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    // One transaction per batch: a failed publish is retried whole, never half-applied.
+    const tx = this.redis.multi();
+    for (const event of events) tx.xadd(this.keys.stream, 'MAXLEN', '~', STREAM_MAXLEN, '*', ...encode(event));
+    const results = await tx.exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
+  }
+
+  subscribe(handler: BusHandler): () => void {
+    this.handlers.add(handler);
+    this.loop ??= this.readLoop();
+    return () => this.handlers.delete(handler);
+  }
+
+  health(): BusHealth {
+    if (this.loop === undefined) return { state: this.redis.status === 'ready' ? 'ok' : `redis ${this.redis.status}` };
+    const idle = Date.now() - this.lastReadAt;
+    // A reader that has not finished a read cycle in 3 blocks is stuck, whatever PING says.
+    if (idle > 3 * BLOCK_MS) return { state: `reader stalled for ${Math.round(idle / 1000)} s${this.readError ? `: ${this.readError}` : ''}` };
+    return { state: 'ok', lastReadAt: new Date(this.lastReadAt).toISOString() };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.reader?.disconnect();
+    await this.loop?.catch(() => {});
+    this.redis.disconnect();
+  }
+
+  private async readLoop(): Promise<void> {
+    const reader = connectRedis(parseRedisUrl(this.options.url), { name: `swf-relay:${this.options.processName}:reader`, blocking: true });
+    reader.on('error', () => {});
+    this.reader = reader;
+    this.lastReadAt = Date.now();
+    // Start after the newest entry. Not "$": between two XREADs with "$", an entry could slip by.
+    for (let started = false; !started && !this.closed; ) {
+      try {
+        this.lastStreamId = await this.currentStreamTail();
+        started = true;
+      } catch (err) {
+        this.readError = (err as Error).message;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    while (!this.closed) {
+      try {
+        const reply = (await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.keys.stream, this.lastStreamId)) as
+          | [string, [string, string[]][]][]
+          | null;
+        this.lastReadAt = Date.now();
+        this.readError = null;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length === 0) continue;
+        this.lastStreamId = entries.at(-1)![0];
+        await this.deliver(entries.map(([, fields]) => decode(fields)));
+      } catch (err) {
+        if (this.closed) break;
+        this.readError = (err as Error).message;
+        this.options.log.warn({ err: this.readError, lastStreamId: this.lastStreamId }, 'bus read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  /** Hands events on in order, without duplicates, after filling any gap the stream trim left. */
+  private async deliver(events: RelayEvent[]): Promise<void> {
+    const out: RelayEvent[] = [];
+    for (const event of events) {
+      if (event.id !== null && this.lastEventId !== null) {
+        if (compareIds(event.id, this.lastEventId) <= 0) continue; // a publish retried after a partial failure
+        if (BigInt(event.id) > BigInt(this.lastEventId) + 1n) {
+          // Usually a hole in the id sequence (nothing stored); after a long outage, trimmed entries.
+          out.push(...(await this.options.backfill(this.lastEventId, event.id)));
+        }
+      }
+      if (event.id !== null) this.lastEventId = event.id;
+      out.push(event);
+    }
+    for (const handler of this.handlers) handler(out);
+  }
+
+  /** The id of the newest stream entry, or "0-0" for an empty stream. */
+  private async currentStreamTail(): Promise<string> {
+    const last = (await this.redis.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return last[0]?.[0] ?? '0-0';
+  }
+}
+
+/** A RelayEvent as stream fields; null fields are left out. */
+function encode(event: RelayEvent): string[] {
+  const fields = ['e', event.event, 'm', event.msgType, 'd', event.data, 't', String(event.receivedAt)];
+  if (event.id !== null) fields.push('i', event.id);
+  if (event.runId !== null) fields.push('r', event.runId);
+  if (event.namespace !== null) fields.push('n', event.namespace);
+  if (event.senderAgent !== null) fields.push('s', event.senderAgent);
+  if (event.processedBy !== null) fields.push('p', event.processedBy);
+  return fields;
+}
+
+function decode(fields: string[]): RelayEvent {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
+  return {
+    id: map.get('i') ?? null,
+    event: map.get('e') ?? 'message',
+    msgType: map.get('m') ?? '',
+    data: map.get('d') ?? '{}',
+    receivedAt: Number(map.get('t') ?? 0),
+    runId: map.get('r') ?? null,
+    namespace: map.get('n') ?? null,
+    senderAgent: map.get('s') ?? null,
+    processedBy: map.get('p') ?? null,
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * ClusterRegistry: every relay process publishes a snapshot of its clients
+ * and state to Redis every few seconds with a short TTL, so the status
+ * endpoint of any process can show all of them.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/** How often a process publishes its snapshot; it expires after three periods. */
+const PERIOD_MS = 2000;
+const TTL_MS = 3 * PERIOD_MS;
+
+/** What one process reports about itself. */
+export interface ProcessSnapshot {
+  readonly process: string;
+  readonly role: string;
+  readonly at: string;
+  readonly clients: readonly Record<string, unknown>[];
+  readonly broker: unknown;
+}
+
+/** Publishes this process's snapshot and reads everyone's. */
+export class ClusterRegistry {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly keys: { processes: string; process: (name: string) => string },
+    private readonly processName: string,
+    private readonly snapshot: () => ProcessSnapshot,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    const publish = () => void this.publish().catch((err: unknown) => this.log.debug({ err }, 'could not publish status snapshot'));
+    publish();
+    this.timer = setInterval(publish, PERIOD_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.redis.multi().del(this.keys.process(this.processName)).zrem(this.keys.processes, this.processName).exec().catch(() => {});
+  }
+
+  /** Snapshots of every live process; this one's is taken fresh. */
+  async all(): Promise<ProcessSnapshot[]> {
+    const now = Date.now();
+    const names = (await this.redis.zrangebyscore(this.keys.processes, now - TTL_MS, '+inf')).filter((n) => n !== this.processName);
+    const values = names.length === 0 ? [] : await this.redis.mget(...names.map((n) => this.keys.process(n)));
+    const others = values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as ProcessSnapshot);
+    return [this.snapshot(), ...others];
+  }
+
+  private async publish(): Promise<void> {
+    const now = Date.now();
+    await this.redis
+      .multi()
+      .set(this.keys.process(this.processName), JSON.stringify(this.snapshot()), 'PX', TTL_MS)
+      .zadd(this.keys.processes, now, this.processName)
+      .zremrangebyscore(this.keys.processes, '-inf', now - TTL_MS)
+      .exec();
+  }
+}

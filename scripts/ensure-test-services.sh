@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need are available (dev machine or CI); idempotent, one line per service.
 #   ActiveMQ  : Debian's `activemq` package (the tests start private brokers from it) — installed if missing and we may.
+#   Chromium, nginx: Debian's packages, for the browser and reverse-proxy tests — the same.
 #   PostgreSQL: TEST_DATABASE_URL's host:port, else 127.0.0.1:5432 — a local cluster is started if it is down.
 #   Redis     : 127.0.0.1:6379 (and redis-server for private instances) — started if down; installed if missing and we may.
 set -euo pipefail
@@ -32,6 +33,21 @@ if [ ! -f "$ACTIVEMQ_JAR" ] || ! have java; then
   fi
 fi
 echo "activemq: ok ($ACTIVEMQ_JAR)"
+
+# --- Chromium and nginx (browser and reverse-proxy tests) -------------------
+for need in chromium:/usr/bin/chromium nginx:/usr/sbin/nginx; do
+  pkg=${need%%:*} bin=${need#*:}
+  if [ ! -x "$bin" ] && have apt-get && can_root; then
+    echo "$pkg: missing, installing Debian's $pkg package"
+    apt-cache show "$pkg" >/dev/null 2>&1 || as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive $APT_INSTALL "$pkg" >/dev/null
+  fi
+  if [ ! -x "$bin" ]; then
+    echo "$pkg: MISSING ($bin) — install it (as root): $APT_INSTALL $pkg" >&2
+    exit 1
+  fi
+  echo "$pkg: ok ($bin)"
+done
 
 # --- PostgreSQL -------------------------------------------------------------
 pg_host=127.0.0.1 pg_port=5432

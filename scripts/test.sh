@@ -8,4 +8,4 @@ bash scripts/ensure-test-services.sh
 npm run --silent build
 # Unit tests first: they need no server and fail fast.
 exec node --import tsx --test --test-timeout=300000 \
-  test/unit/*.test.ts test/contract/*.test.ts test/integration/*.test.ts "$@"
+  test/unit/*.test.ts test/contract/*.test.ts test/integration/*.test.ts test/browser/*.test.ts "$@"

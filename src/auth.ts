@@ -10,12 +10,15 @@ import type { Store, StoredToken } from './store/store.js';
 /** Characters of the key stored in clear to find its row; the rest is only hashed. */
 export const KEY_PREFIX_LENGTH = 8;
 
-/** Who made a request. */
+/** Who made a request, and how they proved it. */
 export interface Principal {
   readonly userId: string;
   readonly username: string;
-  readonly tokenId: string;
+  /** The token used, or null for a session or a trusted proxy. */
+  readonly tokenId: string | null;
+  /** Publishing over HTTP needs a token created with --publish. */
   readonly canPublish: boolean;
+  readonly via?: 'token' | 'session' | 'proxy';
 }
 
 /** A fresh key: 32 random bytes, base64url (43 characters). */

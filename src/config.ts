@@ -55,7 +55,11 @@ export interface Config {
   readonly sse: SseConfig;
   readonly corsAllowedOrigins: readonly string[];
   readonly trustedProxies: readonly string[];
+  /** Secure session cookies: forced on/off, or undefined = when the request came over HTTPS. */
   readonly sessionSecureCookie: boolean | undefined;
+  readonly sessionTtlMs: number;
+  /** HTTPS (with HTTP/2) served by the relay itself, when both files are set. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   /** Largest accepted message body in bytes; larger ones are rejected. */
   readonly messageMaxBytes: number;
   /** Days messages and rejected bodies are kept; undefined keeps them forever. */
@@ -156,6 +160,15 @@ const schema = z.object({
   CORS_ALLOWED_ORIGINS: list.default([]),
   TRUSTED_PROXIES: list.default([]),
   SESSION_SECURE_COOKIE: bool.optional(),
+  SESSION_TTL_HOURS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of hours greater than 0')
+    .transform(Number)
+    .refine((n) => n > 0 && n <= 24 * 366, 'must be a number of hours greater than 0')
+    .default(12),
+  TLS_CERT_FILE: optionalFile.optional(),
+  TLS_KEY_FILE: optionalFile.optional(),
   MESSAGE_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   RETENTION_DAYS: z
     .string()
@@ -195,6 +208,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (Boolean(input.ACTIVEMQ_SSL_CERT_FILE?.trim()) !== Boolean(input.ACTIVEMQ_SSL_KEY_FILE?.trim())) {
     problems.push('ACTIVEMQ_SSL_CERT_FILE/ACTIVEMQ_SSL_KEY_FILE: give both or neither');
   }
+  if (Boolean(input.TLS_CERT_FILE?.trim()) !== Boolean(input.TLS_KEY_FILE?.trim())) {
+    problems.push('TLS_CERT_FILE/TLS_KEY_FILE: give both or neither');
+  }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const topic = e.ACTIVEMQ_HEARTBEAT_TOPIC;
@@ -230,6 +246,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS,
     trustedProxies: e.TRUSTED_PROXIES,
     sessionSecureCookie: e.SESSION_SECURE_COOKIE,
+    sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
+    tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
     messageMaxBytes: e.MESSAGE_MAX_BYTES,
     retentionDays: e.RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,

@@ -2,6 +2,7 @@
  * The HTTP layer: builds the fastify app (routes, auth, one error→JSON
  * mapping). Listening is the caller's job (app.ts).
  */
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { authenticateKey, keyFromHeader, type Principal } from '../auth.js';
@@ -13,7 +14,10 @@ import type { Metrics } from '../metrics.js';
 import { redactUrl } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { SubscriberRecorder } from '../subscribers.js';
+import { SESSION_COOKIE, sessionPrincipal } from '../sessions.js';
 import { registerApiRoutes } from './api.js';
+import { registerAuthRoutes } from './auth-routes.js';
+import { registerBrowserSupport, registerWebPage } from './web.js';
 import { registerOpsRoutes } from './ops.js';
 import { registerStatusRoutes, type StatusSources } from './status.js';
 import { registerStreamRoutes } from './sse.js';
@@ -39,7 +43,9 @@ export type Authenticate = (request: FastifyRequest) => Promise<Principal>;
 /** Builds the app; nothing listens until the caller calls `listen`. */
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const { config, store } = deps;
-  const app = Fastify({
+  // One factory call for both transports; fastify's types split HTTP/1 and HTTP/2 apart, the routes do not care.
+  const createFastify = Fastify as unknown as (options: object) => FastifyInstance;
+  const app = createFastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     routerOptions: { ignoreTrailingSlash: true },
     bodyLimit: config.messageMaxBytes,
@@ -47,15 +53,30 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     // SSE responses live for hours; only the request itself must arrive in time.
     requestTimeout: 30_000,
     return503OnClosing: true,
+    // HTTPS served by the relay itself: HTTP/2 (no six-streams-per-origin limit in browsers), HTTP/1.1 fallback.
+    ...(config.tls
+      ? { http2: true, https: { allowHTTP1: true, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
+      : {}),
   });
   app.addHook('onRequest', async (request) => {
     // Request logs must not carry tokens, even from the query string.
     request.log = request.log.child({ url: redactUrl(request.url) });
   });
+  registerBrowserSupport(app, config);
 
+  const proxies = new Set(config.trustedProxies);
   const authenticate: Authenticate = async (request) => {
-    let key = keyFromHeader(request.headers.authorization);
-    if (key === null && config.sse.allowQueryToken) {
+    const header = keyFromHeader(request.headers.authorization);
+    if (header !== null) return authenticateKey(store, header);
+    const session = await sessionPrincipal(store, request.cookies?.[SESSION_COOKIE]);
+    if (session) return session;
+    // X-Remote-User counts only from a configured proxy (the direct peer, not X-Forwarded-For).
+    const remoteUser = request.headers['x-remote-user'];
+    if (typeof remoteUser === 'string' && remoteUser !== '' && proxies.has(request.socket.remoteAddress ?? '')) {
+      return { userId: '', username: remoteUser, tokenId: null, canPublish: false, via: 'proxy' };
+    }
+    let key: string | null = null;
+    if (config.sse.allowQueryToken) {
       const token = (request.query as Record<string, unknown>).token;
       if (typeof token === 'string' && token !== '') key = token;
     }
@@ -77,9 +98,11 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   });
   app.setNotFoundHandler((_request, reply) => reply.status(404).send({ detail: 'Not found.' }));
 
+  registerAuthRoutes(app, deps, authenticate);
   registerStreamRoutes(app, deps, authenticate);
   registerStatusRoutes(app, deps, authenticate);
   registerApiRoutes(app, deps, authenticate);
   registerOpsRoutes(app, deps);
+  registerWebPage(app);
   return app;
 }

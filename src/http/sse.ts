@@ -38,8 +38,12 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     // From here on we own the socket: fastify must not send a reply of its own.
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, STREAM_HEADERS);
-    res.socket?.setNoDelay(true);
+    // Headers set by hooks (CORS, security) are not sent for a hijacked reply: send them here.
+    const headers: Record<string, string | number | string[]> = { ...(reply.getHeaders() as Record<string, string | number | string[]>), ...STREAM_HEADERS };
+    // HTTP/2 forbids connection-specific headers; its streams stay open by design.
+    if (request.raw.httpVersionMajor >= 2) delete headers.Connection;
+    res.writeHead(200, headers);
+    if (request.raw.httpVersionMajor < 2) res.socket?.setNoDelay(true);
     const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize, deps.metrics);
     res.write(
       Buffer.concat([

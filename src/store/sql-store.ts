@@ -15,6 +15,7 @@ import type {
   StoredAgent,
   StoredMessage,
   StoredRejected,
+  StoredSession,
   StoredSubscriber,
   StoredToken,
   StoredUser,
@@ -244,6 +245,39 @@ export class SqlStore implements Store {
     return row ? toUser(row) : undefined;
   }
 
+  async setPassword(username: string, passwordHash: string): Promise<boolean> {
+    const result = await this.db.updateTable('users').set({ password_hash: passwordHash }).where('username', '=', username).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async insertSession(session: { idHash: string; userId: string; expiresAt: string }): Promise<void> {
+    await this.db
+      .insertInto('sessions')
+      .values({ id_hash: session.idHash, user_id: session.userId, created_at: new Date().toISOString(), expires_at: session.expiresAt, revoked_at: null })
+      .execute();
+  }
+
+  async findSession(idHash: string): Promise<StoredSession | undefined> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .select(['sessions.user_id', 'sessions.expires_at', 'sessions.revoked_at', 'users.username', 'users.is_active'])
+      .where('sessions.id_hash', '=', idHash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return { userId: String(row.user_id), username: row.username, userActive: Boolean(row.is_active), expiresAt: row.expires_at, revokedAt: row.revoked_at };
+  }
+
+  async revokeSession(idHash: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('id_hash', '=', idHash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   async insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean }): Promise<StoredToken> {
     const row = await this.db
       .insertInto('tokens')
@@ -399,7 +433,7 @@ function toStoredMessage(r: Selectable<WorkflowMessagesTable>): StoredMessage {
 }
 
 function toUser(r: Selectable<UsersTable>): StoredUser {
-  return { id: String(r.id), username: r.username, isActive: Boolean(r.is_active) };
+  return { id: String(r.id), username: r.username, isActive: Boolean(r.is_active), passwordHash: r.password_hash };
 }
 
 function toToken(r: Selectable<TokensTable> & { username: string; is_active: number }): StoredToken {

@@ -99,6 +99,17 @@ export interface StoredUser {
   readonly id: string;
   readonly username: string;
   readonly isActive: boolean;
+  /** scrypt hash (see passwords.ts), or null for a token-only user. */
+  readonly passwordHash?: string | null;
+}
+
+/** A browser session (the cookie value itself is never stored, only its hash). */
+export interface StoredSession {
+  readonly userId: string;
+  readonly username: string;
+  readonly userActive: boolean;
+  readonly expiresAt: string;
+  readonly revokedAt: string | null;
 }
 
 /** A token as stored (no key, only its hash). */
@@ -186,6 +197,12 @@ export interface Store {
   /** Creates a user (no password) and returns it; throws if the name is taken. */
   createUser(username: string): Promise<StoredUser>;
   findUser(username: string): Promise<StoredUser | undefined>;
+  /** Sets a user's password hash; false when there is no such user. */
+  setPassword(username: string, passwordHash: string): Promise<boolean>;
+  insertSession(session: { idHash: string; userId: string; expiresAt: string }): Promise<void>;
+  findSession(idHash: string): Promise<StoredSession | undefined>;
+  /** Revokes a session; false when none matched or it was already revoked. */
+  revokeSession(idHash: string): Promise<boolean>;
   insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean }): Promise<StoredToken>;
   findTokenByPrefix(keyPrefix: string): Promise<StoredToken | undefined>;
   listTokens(): Promise<StoredToken[]>;

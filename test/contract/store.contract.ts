@@ -572,7 +572,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
       it('createUser / findUser; a taken username throws', async () => {
         const alice = await store.createUser('alice');
         assert.match(alice.id, /^\d+$/);
-        assert.deepEqual(alice, { id: alice.id, username: 'alice', isActive: true });
+        assert.deepEqual(alice, { id: alice.id, username: 'alice', isActive: true, passwordHash: null });
         assert.deepEqual(await store.findUser('alice'), alice);
         assert.equal(await store.findUser('nobody'), undefined);
         assert.equal(await store.findUser('ALICE'), undefined, 'usernames are case-sensitive');
@@ -637,6 +637,26 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
 
       it('revokeToken of a number too large to be an id is false, not an error', async () => {
         assert.equal(await store.revokeToken('99999999999999999999'), false);
+      });
+    });
+
+    describe('passwords and sessions', () => {
+      it('setPassword stores the hash on the user; false for an unknown user', async () => {
+        await store.createUser('sess-user');
+        assert.equal(await store.setPassword('sess-user', 'scrypt$1$2$3$salt$hash'), true);
+        assert.equal((await store.findUser('sess-user'))?.passwordHash, 'scrypt$1$2$3$salt$hash');
+        assert.equal(await store.setPassword('nobody-here', 'x'), false);
+      });
+
+      it('a session is found by its hash with its user; revoking works once', async () => {
+        const user = (await store.findUser('sess-user'))!;
+        const expiresAt = '2030-01-01T00:00:00.000Z';
+        await store.insertSession({ idHash: 'hash-1', userId: user.id, expiresAt });
+        assert.deepEqual(await store.findSession('hash-1'), { userId: user.id, username: 'sess-user', userActive: true, expiresAt, revokedAt: null });
+        assert.equal(await store.findSession('hash-unknown'), undefined);
+        assert.equal(await store.revokeSession('hash-1'), true);
+        assert.equal(await store.revokeSession('hash-1'), false);
+        assert.match((await store.findSession('hash-1'))!.revokedAt ?? '', /^\d{4}-/);
       });
     });
 

@@ -217,7 +217,11 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
     test('HTTP publish: stored and relayed; 403 without the right, 400 invalid, 413 oversize', async () => {
       const stream = await open('?msg_types=http_pub');
       const post = (body: string | Buffer, key = publishToken) =>
-        fetch(`${relay.url}/api/messages/`, { method: 'POST', headers: { Authorization: `Token ${key}`, 'Content-Type': 'application/json' }, body });
+        fetch(`${relay.url}/api/messages/`, {
+          method: 'POST',
+          headers: { Authorization: `Token ${key}`, 'Content-Type': 'application/json' },
+          body: typeof body === 'string' ? body : new Uint8Array(body),
+        });
       const ok = await post(JSON.stringify({ msg_type: 'http_pub', run_id: 7, sender: 'http-agent', note: 'ünï' }));
       assert.equal(ok.status, 201);
       const { id } = (await ok.json()) as { id: string };

@@ -1,0 +1,69 @@
+/** Browser sign-in (SPEC §5): POST /api/auth/login, POST /api/auth/logout, GET /api/auth/session. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateKey } from '../auth.js';
+import { AppError } from '../errors.js';
+import { DUMMY_HASH, verifyPassword } from '../passwords.js';
+import { createSession, endSession, SESSION_COOKIE } from '../sessions.js';
+import { LoginLimiter } from './login-limiter.js';
+import type { Authenticate, HttpDeps } from './server.js';
+import { originAllowed } from './web.js';
+
+/** Registers the sign-in routes. */
+export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
+  const { store, config } = deps;
+  const limiter = new LoginLimiter();
+
+  const requireOrigin = (request: FastifyRequest) => {
+    if (!originAllowed(request, config)) throw new AppError('FORBIDDEN', 'Cross-site request refused (Origin not allowed).');
+  };
+  const secure = (request: FastifyRequest) => config.sessionSecureCookie ?? (config.tls !== undefined || request.protocol === 'https');
+
+  app.post('/api/auth/login', async (request, reply) => {
+    requireOrigin(request);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const username = typeof body.username === 'string' ? body.username.trim() : '';
+    const keys = [`ip:${request.ip}`, ...(username ? [`user:${username}`] : [])];
+    const wait = limiter.retryAfter(keys);
+    if (wait > 0) throw new AppError('RATE_LIMITED', 'Too many failed sign-ins; wait and try again.', {}, wait);
+
+    let userId: string | null = null;
+    let name = username;
+    if (typeof body.token === 'string' && body.token !== '') {
+      const principal = await authenticateKey(store, body.token).catch(() => null);
+      if (principal) ({ userId, username: name } = principal);
+    } else if (username !== '' && typeof body.password === 'string') {
+      const user = await store.findUser(username);
+      // Always run scrypt, so the answer time does not tell whether the user exists.
+      const ok = await verifyPassword(body.password, user?.passwordHash ?? DUMMY_HASH);
+      if (ok && user?.isActive) userId = user.id;
+    } else {
+      throw new AppError('BAD_REQUEST', 'Send {"username", "password"} or {"token"}.');
+    }
+    if (userId === null) {
+      limiter.fail(keys);
+      throw new AppError('NOT_AUTHENTICATED', 'Invalid credentials.');
+    }
+    limiter.succeed(`user:${name}`);
+    // Always a fresh session id: a cookie planted before sign-in is never promoted.
+    await endSession(store, request.cookies[SESSION_COOKIE]);
+    const session = await createSession(store, userId, config.sessionTtlMs);
+    setSessionCookie(reply, session.id, session.expiresAt, secure(request));
+    return { username: name, expires_at: session.expiresAt.toISOString() };
+  });
+
+  app.post('/api/auth/logout', async (request, reply) => {
+    requireOrigin(request);
+    await endSession(store, request.cookies[SESSION_COOKIE]);
+    void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(request) });
+    return { detail: 'Signed out.' };
+  });
+
+  app.get('/api/auth/session', async (request) => {
+    const principal = await authenticate(request);
+    return { username: principal.username, via: principal.via ?? 'token' };
+  });
+}
+
+function setSessionCookie(reply: FastifyReply, id: string, expiresAt: Date, secure: boolean): void {
+  void reply.setCookie(SESSION_COOKIE, id, { path: '/', httpOnly: true, sameSite: 'lax', secure, expires: expiresAt });
+}

@@ -3,11 +3,18 @@
  * process.exit; errors become one clear line on stderr and a non-zero exit.
  */
 import { Command, CommanderError } from 'commander';
-import { createApp } from './app.js';
+import { createApp, type Role } from './app.js';
 import { createToken } from './auth.js';
+import { ExitError } from './commands/exit.js';
+import { registerReceive } from './commands/receive.js';
+import { registerSend } from './commands/send.js';
 import { ConfigError, loadConfig, readDotEnv, type Config } from './config.js';
 import { AppError } from './errors.js';
+import { createLogger } from './log.js';
+import { hashPassword } from './passwords.js';
+import { promptPassword, readFirstLine } from './prompt.js';
 import { createStore, type Store } from './store/store.js';
+import { isWorker, runWorkerPrimary } from './workers.js';
 
 /** Exit codes: 0 ok, 1 failure, 2 bad configuration or usage. */
 const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -30,8 +37,10 @@ async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
   }
 }
 
-async function start(): Promise<void> {
-  const app = await createApp(config());
+/** Runs one relay process in `role` until SIGTERM/SIGINT. */
+async function runProcess(role: Role): Promise<void> {
+  const cfg = config();
+  const app = await createApp(cfg, { role });
   await app.start();
   let stopping = false;
   const stop = (signal: string) => {
@@ -57,7 +66,28 @@ function program(): Command {
   cli
     .command('start')
     .description('run the listener and the web server in one process')
-    .action(start);
+    .action(() => runProcess('all'));
+
+  cli
+    .command('listen')
+    .description('run only the listener (broker → store → bus); needs REDIS_URL')
+    .action(() => {
+      requireRedis('swf-relay listen');
+      return runProcess('listener');
+    });
+
+  cli
+    .command('serve')
+    .description('run only web processes (bus → SSE clients); needs REDIS_URL')
+    .option('--workers <n>', 'web worker processes sharing the port', '1')
+    .action(async (opts: { workers: string }) => {
+      const workers = Number(opts.workers);
+      if (!/^\d+$/.test(opts.workers) || workers < 1 || workers > 64) throw new ConfigError(['--workers: must be an integer from 1 to 64']);
+      requireRedis(`swf-relay serve${workers > 1 ? ` --workers ${workers}` : ''}`);
+      if (workers === 1 || isWorker()) return runProcess('web');
+      await runWorkerPrimary(workers, createLogger(config().logLevel));
+      process.exit(EXIT.ok);
+    });
 
   cli
     .command('migrate')
@@ -101,7 +131,35 @@ function program(): Command {
       if (!revoked) throw new AppError('NOT_FOUND', `no active token with id or prefix "${idOrPrefix}"`);
       process.stdout.write(`revoked ${idOrPrefix}\n`);
     });
+
+  const user = cli.command('user').description('manage users who sign in to the web page');
+  user
+    .command('create <username>')
+    .description('create a user (or set the password of an existing one); the password is read from a prompt or stdin')
+    .option('--password-stdin', 'read the password from the first line of standard input')
+    .action(async (username: string, opts: { passwordStdin?: boolean }) => {
+      const password = opts.passwordStdin ? await readFirstLine(process.stdin) : await promptPassword(`password for ${username}: `);
+      if (password.length < 8) throw new ConfigError(['password: at least 8 characters']);
+      const hash = await hashPassword(password);
+      const created = await withStore(async (store) => {
+        const existing = await store.findUser(username);
+        if (!existing) await store.createUser(username);
+        await store.setPassword(username, hash);
+        return !existing;
+      });
+      process.stdout.write(`${created ? 'created' : 'updated'} user ${username}\n`);
+    });
+
+  registerSend(cli, config);
+  registerReceive(cli, process.env);
   return cli;
+}
+
+/** Refuses, at start, a command that needs cross-process fanout when the bus is in-memory. */
+function requireRedis(what: string): void {
+  if (config().redisUrl === undefined) {
+    throw new ConfigError([`${what} needs REDIS_URL: with the in-memory bus no other process can see its events (use \`swf-relay start\` for one process)`]);
+  }
 }
 
 function printTable(header: string[], rows: string[][]): void {
@@ -115,6 +173,11 @@ function fail(err: unknown): never {
     process.exit(EXIT.usage);
   }
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
+  // send/receive: their own exit codes (commands/exit.ts); an empty message prints nothing.
+  if (err instanceof ExitError) {
+    if (err.message !== '') process.stderr.write(`swf-relay: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`swf-relay: ${message}\n`);
   process.exit(EXIT.failure);

@@ -4,13 +4,10 @@
  * message individually when the ingestion pipeline says it is safe.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Client, ReconnectionTimeMode, type IMessage, type StompHeaders } from '@stomp/stompjs';
-import { TCPWrapper } from '@stomp/tcp-wrapper';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config.js';
+import { brokerAddress, openBrokerSocket } from './socket.js';
 
 /** One message as the ingestion pipeline sees it. */
 export interface BrokerMessage {
@@ -42,16 +39,6 @@ const RECONNECT_INITIAL_MS = 500;
 /** Up to this fraction of the delay is added at random, so many relays do not reconnect in step. */
 const RECONNECT_JITTER = 0.3;
 
-/** A TCPWrapper whose socket is TLS with `options` (the wrapper only knows plain TCP). */
-function tlsWrapper(host: string, port: number, options: ConnectionOptions): TCPWrapper {
-  class TlsWrapper extends TCPWrapper {
-    protected override getSocket(p: number, h: string): Socket {
-      return tlsConnect({ ...options, port: p, host: h, servername: h });
-    }
-  }
-  return new TlsWrapper(host, port);
-}
-
 /** Consumes one destination; call start() once, stop() to disconnect (unacked messages are redelivered). */
 export class StompListener {
   private readonly client: Client;
@@ -68,7 +55,7 @@ export class StompListener {
     private readonly onMessage: (message: BrokerMessage) => void,
   ) {
     this.client = new Client({
-      webSocketFactory: () => this.openSocket(),
+      webSocketFactory: () => openBrokerSocket(config),
       connectHeaders: this.connectHeaders(),
       heartbeatIncoming: config.heartbeatMs,
       heartbeatOutgoing: config.heartbeatMs,
@@ -193,18 +180,8 @@ export class StompListener {
     return headers;
   }
 
-  private openSocket(): TCPWrapper {
-    const { host, port, useSsl, caCertsFile, certFile, keyFile } = this.config;
-    if (!useSsl) return new TCPWrapper(host, port);
-    return tlsWrapper(host, port, {
-      ca: caCertsFile ? readFileSync(caCertsFile) : undefined,
-      cert: certFile ? readFileSync(certFile) : undefined,
-      key: keyFile ? readFileSync(keyFile) : undefined,
-    });
-  }
-
   private where(): string {
-    return `${this.config.useSsl ? 'stomp+ssl' : 'stomp'}://${this.config.host}:${this.config.port}`;
+    return brokerAddress(this.config);
   }
 }
 

@@ -1,0 +1,167 @@
+"""Unit tests of swf_relay_client's pure parts (stdlib unittest; no server): python3 -m unittest test_swf_relay_client"""
+
+import json
+import os
+import tempfile
+import unittest
+
+import swf_relay_client as c
+
+STREAM = (
+    "retry: 3000\n\n"
+    'event: connected\ndata: {"client_id":"x","status":"connected","last_event_id":null}\n\n'
+    'id: 41\nevent: stf_gen\ndata: {"msg_type":"stf_gen","run_id":100042,"filename":"データ.stf"}\n\n'
+    'event: heartbeat\ndata: {"timestamp":1764268800.123}\n\n'
+    'event: agent_status\ndata: {"agent_name":"a","status":"OK"}\n\n'
+    'id: 42\nevent: end_run\ndata: {"msg_type":"end_run"}\n\n'
+)
+
+
+def names(messages):
+    return [m.event for m in messages]
+
+
+class SseParserTest(unittest.TestCase):
+    def test_whole_stream(self):
+        p = c.SseParser()
+        out = p.feed(STREAM)
+        self.assertEqual(names(out), ["connected", "stf_gen", "heartbeat", "agent_status", "end_run"])
+        self.assertEqual(p.retry_ms, 3000)
+        self.assertEqual([m.id for m in out], [None, "41", None, None, "42"])
+        self.assertEqual([m.last_event_id for m in out], ["", "41", "41", "41", "42"])
+        self.assertEqual(json.loads(out[1].data)["filename"], "データ.stf")
+
+    def test_any_chunking_gives_the_same_events(self):
+        expected = c.SseParser().feed(STREAM)
+        for size in (1, 2, 3, 7, 64):
+            p = c.SseParser()
+            got = []
+            for i in range(0, len(STREAM), size):
+                got.extend(p.feed(STREAM[i : i + size]))
+            self.assertEqual(got, expected, "chunks of %d" % size)
+
+    def test_line_endings_crlf_cr_lf_even_split(self):
+        for eol in ("\r\n", "\r", "\n"):
+            text = "id: 1%sevent: a%sdata: x%s%s" % (eol, eol, eol, eol)
+            whole = c.SseParser().feed(text)
+            self.assertEqual([(m.event, m.data, m.id) for m in whole], [("a", "x", "1")], repr(eol))
+            p = c.SseParser()
+            pieces = []
+            for ch in text:  # a CRLF split between two pieces must not end two lines
+                pieces.extend(p.feed(ch))
+            self.assertEqual(pieces, whole, repr(eol))
+
+    def test_crlf_split_does_not_dispatch_early(self):
+        p = c.SseParser()
+        self.assertEqual(p.feed("data: a\r"), [])
+        self.assertEqual(p.feed("\ndata: b\r\n"), [])
+        out = p.feed("\r\n")
+        self.assertEqual([m.data for m in out], ["a\nb"])
+
+    def test_bom_comments_and_fields(self):
+        p = c.SseParser()
+        out = p.feed("\ufeff: comment\nevent:x\ndata\ndata:  two spaces\nunknown: y\n\n")
+        self.assertEqual(len(out), 1)
+        self.assertEqual(out[0].event, "x")
+        self.assertEqual(out[0].data, "\n two spaces")
+
+    def test_block_without_data_dispatches_nothing_but_keeps_id(self):
+        p = c.SseParser()
+        self.assertEqual(p.feed("id: 7\nevent: x\n\n"), [])
+        self.assertEqual(p.last_event_id, "7")
+        out = p.feed("data: y\n\n")
+        self.assertEqual((out[0].event, out[0].id, out[0].last_event_id), ("message", None, "7"))
+
+    def test_id_with_nul_is_ignored_and_bad_retry_too(self):
+        p = c.SseParser()
+        out = p.feed("id: 1\0\nretry: 12a\ndata: z\n\n")
+        self.assertEqual((out[0].id, p.last_event_id, p.retry_ms), (None, "", None))
+
+    def test_unterminated_block_waits(self):
+        p = c.SseParser()
+        self.assertEqual(p.feed("data: partial"), [])
+        self.assertEqual(p.feed("\n"), [])
+        self.assertEqual([m.data for m in p.feed("\n")], ["partial"])
+
+    def test_overlong_line_raises(self):
+        p = c.SseParser(max_line_length=10)
+        with self.assertRaises(ValueError):
+            p.feed("data: " + "x" * 20)
+
+
+class HelpersTest(unittest.TestCase):
+    def test_stream_url(self):
+        self.assertEqual(c.stream_url("http://h:8000"), "http://h:8000/api/messages/stream/")
+        self.assertEqual(c.stream_url("https://h/swf-monitor/"), "https://h/swf-monitor/api/messages/stream/")
+        self.assertEqual(c.stream_url("https://h/x/api/messages/stream"), "https://h/x/api/messages/stream/")
+        url = c.stream_url("http://h", msg_types=["a", " b "], run_ids=["100042"], agents=[""])
+        self.assertEqual(url, "http://h/api/messages/stream/?msg_types=a%2Cb&run_ids=100042")
+        with self.assertRaises(ValueError):
+            c.stream_url("ftp://h")
+
+    def test_backoff_is_full_jitter_and_capped(self):
+        self.assertEqual(c.backoff_delay(1, 0.5, 30, lambda: 0.999999) < 0.5, True)
+        self.assertAlmostEqual(c.backoff_delay(3, 0.5, 30, lambda: 0.5), 1.0)
+        self.assertAlmostEqual(c.backoff_delay(100, 0.5, 30, lambda: 0.5), 15.0)
+        self.assertEqual(c.backoff_delay(4, 0.5, 30, lambda: 0.0), 0.0)
+
+    def test_state_file_round_trip_and_errors(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "state")
+            self.assertIsNone(c.load_state(path))
+            c.save_state(path, "1042", "http://h/api/messages/stream/")
+            self.assertEqual(c.load_state(path), "1042")
+            self.assertEqual(os.listdir(d), ["state"], "no temp file left behind")
+            with open(path, "w") as f:
+                f.write("77\n")
+            self.assertEqual(c.load_state(path), "77")
+            with open(path, "w") as f:
+                f.write('{"last_event_id": 5}')
+            self.assertEqual(c.load_state(path), "5")
+            with open(path, "w") as f:
+                f.write("garbage")
+            with self.assertRaises(c.StateFileError):
+                c.load_state(path)
+            with self.assertRaises(c.StateFileError):
+                c.save_state(os.path.join(d, "missing-dir", "state"), "1")
+
+    def test_json_line_shape(self):
+        ev = c.Event(id="5", event="stf_gen", data={"msg_type": "stf_gen", "_id": "spoof"}, raw="")
+        self.assertEqual(json.loads(c._json_line(ev)), {"_id": "5", "_event": "stf_gen", "msg_type": "stf_gen"})
+        raw = c.Event(id=None, event="message", data="not json", raw="not json")
+        self.assertEqual(json.loads(c._json_line(raw)), {"_id": None, "_event": "message", "_data": "not json"})
+
+    def test_gap_parsing(self):
+        gap = c._gap('{"reason":"slow_client","from_id":"10","to_id":"20","dropped":11}')
+        self.assertEqual(gap, c.Gap("slow_client", "10", "20", 11))
+        self.assertEqual(c._gap("nonsense").reason, "unknown")
+
+    def test_loopback_never_goes_through_a_proxy(self):
+        saved = {k: os.environ.get(k) for k in ("http_proxy", "no_proxy")}
+        os.environ["http_proxy"] = "http://proxy.example:3128"
+        os.environ.pop("no_proxy", None)
+        try:
+            self.assertIsNone(c._proxy_for("http://127.0.0.1:8000/api/messages/stream/"))
+            self.assertEqual(c._proxy_for("http://relay.example/api/messages/stream/"), ("proxy.example", 3128, None))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def test_client_reads_token_and_state(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s")
+            c.save_state(path, "9")
+            client = c.RelayClient("http://h:1", token="k", state_file=path, run_ids=["1"])
+            self.assertEqual(client.last_event_id, "9")
+            self.assertEqual(client.url, "http://h:1/api/messages/stream/?run_ids=1")
+            explicit = c.RelayClient("http://h:1", token="k", state_file=path, last_event_id="3")
+            self.assertEqual(explicit.last_event_id, "3")
+            with self.assertRaises(ValueError):
+                c.RelayClient("http://h:1", last_event_id="abc")
+
+
+if __name__ == "__main__":
+    unittest.main()

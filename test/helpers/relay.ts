@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createToken } from '../../src/auth.js';
@@ -77,7 +78,7 @@ export async function startRelay(
 ): Promise<RelayProcess> {
   const command = options.command ?? 'start';
   const port = Number(env.PORT ?? (await freePort()));
-  const fullEnv = { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) };
+  const fullEnv: Record<string, string> = { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) };
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', MAIN, command, ...(options.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...fullEnv },
@@ -91,7 +92,8 @@ export async function startRelay(
   void exited.then(() => (running = false));
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
-  const url = `http://127.0.0.1:${port}`;
+  const tls = fullEnv.TLS_CERT_FILE !== undefined;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const relay: RelayProcess = {
     url,
     pid: child.pid!,
@@ -110,6 +112,7 @@ export async function startRelay(
     if (!running) throw new Error(`relay exited during start:\n${output}`);
     // A listener serves no HTTP: it is up once it says so.
     if (command === 'listen') return output.includes('"msg":"swf-relay started"');
+    if (tls) return httpsOk(`${url}/healthz`);
     const res = await fetch(`${url}/healthz`).catch(() => null);
     return res?.ok === true;
   }, `relay answering on ${url}`, () => output);
@@ -140,4 +143,16 @@ export function rssBytes(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(status);
   if (!kb) throw new Error(`no VmRSS for process ${pid}`);
   return Number(kb[1]) * 1024;
+}
+
+/** GET over https accepting a self-signed certificate: true on 200. */
+function httpsOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
 }

@@ -88,7 +88,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     clients: clientRecords(hub, processName),
     broker: listener?.status() ?? null,
   });
-  const registry = redis ? new ClusterRegistry(redis, redisKeys(config.channelGroup), processName, snapshot, log) : null;
+  const registry = redis ? new ClusterRegistry(redis, redisKeys(config.channelGroup), processName, snapshot, () => hub.userCounts(), log) : null;
   const http = runsWeb
     ? buildHttpServer({
         config,
@@ -99,6 +99,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         processName,
         ingestor,
         metrics,
+        remoteStreamsOf: (username) => registry?.remoteStreamsOf(username) ?? 0,
         status: {
           broker: () => listener?.status() ?? null,
           bus: () => ({ kind: bus.kind, ...(bus.health?.() ?? { state: 'ok' }) }),

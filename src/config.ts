@@ -43,6 +43,8 @@ export interface SseConfig {
   readonly maxClients: number;
   readonly maxStreamsPerUser: number;
   readonly allowQueryToken: boolean;
+  /** Stream connections one address may open per minute (bursts up to that many); 0 disables. */
+  readonly connectsPerMinute: number;
 }
 
 /** The whole validated configuration. */
@@ -157,6 +159,7 @@ const schema = z.object({
   SSE_MAX_CLIENTS: int(1, 10_000_000).default(10_000),
   SSE_MAX_STREAMS_PER_USER: int(1, 10_000_000).default(50),
   SSE_ALLOW_QUERY_TOKEN: bool.default(false),
+  SSE_CONNECTS_PER_MINUTE: int(0, 1_000_000).default(600),
   CORS_ALLOWED_ORIGINS: list.default([]),
   TRUSTED_PROXIES: list.default([]),
   SESSION_SECURE_COOKIE: bool.optional(),
@@ -242,6 +245,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxClients: e.SSE_MAX_CLIENTS,
       maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER,
       allowQueryToken: e.SSE_ALLOW_QUERY_TOKEN,
+      connectsPerMinute: e.SSE_CONNECTS_PER_MINUTE,
     },
     corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS,
     trustedProxies: e.TRUSTED_PROXIES,

@@ -54,6 +54,11 @@ export class Hub {
     return this.perUser.get(username) ?? 0;
   }
 
+  /** Open streams per user, e.g. for the cluster-wide per-user limit. */
+  userCounts(): Record<string, number> {
+    return Object.fromEntries(this.perUser);
+  }
+
   /** Every connected client. */
   clients(): IterableIterator<SseClient> {
     return this.all.values();

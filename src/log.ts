@@ -12,6 +12,14 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
       level,
       base: { pid: process.pid },
       redact: { paths: REDACT, censor: '[redacted]' },
+      // Request lines: method, URL without token values, and who asked. Never headers.
+      serializers: {
+        req: (req: { method?: string; url?: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
+          method: req.method,
+          url: redactUrl(req.url ?? ''),
+          remoteAddress: req.ip ?? req.socket?.remoteAddress,
+        }),
+      },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination ?? pino.destination({ fd: 1, sync: false }),

@@ -34,7 +34,13 @@ export interface RedisBusOptions {
 /** Key names; the `{group}` hash tag keeps them in one Cluster slot. */
 export function redisKeys(group: string) {
   const tag = `{swf-relay:${group}}`;
-  return { stream: `${tag}:events`, lease: `${tag}:listener-lease`, processes: `${tag}:processes`, process: (name: string) => `${tag}:process:${name}` };
+  return {
+    stream: `${tag}:events`,
+    lease: `${tag}:listener-lease`,
+    processes: `${tag}:processes`,
+    process: (name: string) => `${tag}:process:${name}`,
+    users: (name: string) => `${tag}:users:${name}`,
+  };
 }
 
 /** The bus over Redis Streams. */

@@ -3,6 +3,8 @@
  * mapping). Listening is the caller's job (app.ts).
  */
 import { readFileSync } from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { authenticateKey, keyFromHeader, type Principal } from '../auth.js';
@@ -32,6 +34,8 @@ export interface HttpDeps {
   /** The one writer, in a process that runs the listener; null in a web-only process. */
   readonly ingestor: Ingestor | null;
   readonly metrics: Metrics;
+  /** Streams a user has open in other relay processes (0 without Redis). */
+  readonly remoteStreamsOf: (username: string) => number;
   readonly status: StatusSources;
   /** Name of this process in status output (`host:pid`). */
   readonly processName: string;
@@ -53,6 +57,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     // SSE responses live for hours; only the request itself must arrive in time.
     requestTimeout: 30_000,
     return503OnClosing: true,
+    // Node's parser rejects oversized URLs and headers (16 KiB) before fastify sees them: answer in JSON too.
+    clientErrorHandler: answerClientError,
     // HTTPS served by the relay itself: HTTP/2 (no six-streams-per-origin limit in browsers), HTTP/1.1 fallback.
     ...(config.tls
       ? { http2: true, https: { allowHTTP1: true, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
@@ -96,7 +102,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     }
     return reply.status(status).send({ detail: (error as Error).message });
   });
-  app.setNotFoundHandler((_request, reply) => reply.status(404).send({ detail: 'Not found.' }));
+  app.setNotFoundHandler((request, reply) => {
+    // A known path asked with the wrong method is a 405 with the methods it does answer.
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = ['GET', 'POST'].filter((method) => [path, path.endsWith('/') ? path.slice(0, -1) : `${path}/`].some((url) => app.hasRoute({ url, method })));
+    if (allowed.length > 0) return reply.status(405).header('Allow', allowed.join(', ')).send({ detail: `Method ${request.method} not allowed.` });
+    return reply.status(404).send({ detail: 'Not found.' });
+  });
 
   registerAuthRoutes(app, deps, authenticate);
   registerStreamRoutes(app, deps, authenticate);
@@ -105,4 +117,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerOpsRoutes(app, deps);
   registerWebPage(app);
   return app;
+}
+
+/** Raw answer to a request Node's HTTP parser refused (too large, malformed): JSON, then close. */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) return;
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const detail = status === 431 ? 'Request URL or headers too large.' : status === 408 ? 'Request timed out.' : 'Malformed HTTP request.';
+  const body = JSON.stringify({ detail });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

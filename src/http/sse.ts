@@ -4,6 +4,7 @@ import { SseClient } from '../client.js';
 import { AppError } from '../errors.js';
 import { parseFilters } from '../filter.js';
 import { replay } from '../replay.js';
+import { ConnectLimiter } from './connect-limiter.js';
 import { encodeControl, encodeRetry } from '../sse-frame.js';
 import type { Authenticate, HttpDeps } from './server.js';
 
@@ -21,6 +22,7 @@ const RETRY_AFTER_SECONDS = 5;
 /** Registers the stream route. */
 export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
   const { hub, config, subscribers, store } = deps;
+  const connectLimiter = new ConnectLimiter(config.sse.connectsPerMinute);
 
   app.get('/api/messages/stream/', async (request, reply) => {
     const principal = await authenticate(request);
@@ -31,7 +33,10 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     if (hub.size >= config.sse.maxClients) {
       throw new AppError('SERVER_FULL', 'This relay process has reached its stream limit; retry later.', {}, RETRY_AFTER_SECONDS);
     }
-    if (hub.streamsOf(principal.username) >= config.sse.maxStreamsPerUser) {
+    if (!connectLimiter.take(request.ip)) {
+      throw new AppError('RATE_LIMITED', 'Too many stream connections from this address; slow down.', {}, connectLimiter.retryAfter(request.ip));
+    }
+    if (hub.streamsOf(principal.username) + deps.remoteStreamsOf(principal.username) >= config.sse.maxStreamsPerUser) {
       throw new AppError('TOO_MANY_STREAMS', `User ${principal.username} has reached the limit of ${config.sse.maxStreamsPerUser} streams.`, {}, RETRY_AFTER_SECONDS);
     }
 

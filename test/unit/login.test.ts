@@ -50,3 +50,23 @@ describe('LoginLimiter', () => {
     assert.ok(limiter.retryAfter(['ip:192.0.2.9'], t) > 0);
   });
 });
+
+describe('ConnectLimiter', () => {
+  it('allows a burst of perMinute connects per address, then refills continuously', async () => {
+    const { ConnectLimiter } = await import('../../src/http/connect-limiter.js');
+    const limiter = new ConnectLimiter(60);
+    const t = 1_000_000;
+    for (let i = 0; i < 60; i++) assert.equal(limiter.take('a', t), true);
+    assert.equal(limiter.take('a', t), false, 'the 61st in the same instant is refused');
+    assert.equal(limiter.retryAfter('a', t), 1);
+    assert.equal(limiter.take('b', t), true, 'other addresses are not affected');
+    assert.equal(limiter.take('a', t + 1000), true, 'one token per second comes back');
+    assert.equal(limiter.take('a', t + 1000), false);
+  });
+
+  it('0 disables the limit', async () => {
+    const { ConnectLimiter } = await import('../../src/http/connect-limiter.js');
+    const limiter = new ConnectLimiter(0);
+    for (let i = 0; i < 10_000; i++) assert.equal(limiter.take('a', 5), true);
+  });
+});

@@ -35,7 +35,7 @@ export function hashKey(key: string): string {
 export async function createToken(
   store: Store,
   username: string,
-  options: { createUser?: boolean; name?: string | null; canPublish?: boolean } = {},
+  options: { createUser?: boolean; name?: string | null; canPublish?: boolean; expiresAt?: Date | null } = {},
 ): Promise<{ key: string; token: StoredToken }> {
   let user = await store.findUser(username);
   if (!user) {
@@ -49,6 +49,7 @@ export async function createToken(
     keyHash: hashKey(key),
     name: options.name ?? null,
     canPublish: options.canPublish ?? false,
+    expiresAt: options.expiresAt?.toISOString() ?? null,
   });
   return { key, token };
 }
@@ -67,7 +68,8 @@ export async function authenticateKey(store: Store, key: string | null): Promise
   const expected = Buffer.from(token?.keyHash ?? hashKey('no such token'), 'hex');
   const given = Buffer.from(hashKey(key), 'hex');
   const same = timingSafeEqual(expected, given);
-  if (!token || !same || token.revokedAt !== null || !token.userActive) {
+  const expired = token?.expiresAt != null && Date.parse(token.expiresAt) <= Date.now();
+  if (!token || !same || token.revokedAt !== null || expired || !token.userActive) {
     throw new AppError('NOT_AUTHENTICATED', 'Invalid token.');
   }
   return { userId: token.userId, username: token.username, tokenId: token.id, canPublish: token.canPublish };

@@ -109,9 +109,13 @@ function program(): Command {
     .option('--create-user', 'create the user if it does not exist')
     .option('--name <name>', 'a label for the token')
     .option('--publish', 'allow this token to publish messages over HTTP')
-    .action(async (username: string, opts: { createUser?: boolean; name?: string; publish?: boolean }) => {
+    .option('--expires-days <days>', 'the token stops working after this many days (default: never)')
+    .action(async (username: string, opts: { createUser?: boolean; name?: string; publish?: boolean; expiresDays?: string }) => {
+      const days = opts.expiresDays === undefined ? undefined : Number(opts.expiresDays);
+      if (days !== undefined && !(days > 0)) throw new ConfigError(['--expires-days: must be a number of days greater than 0']);
+      const expiresAt = days === undefined ? null : new Date(Date.now() + days * 86_400_000);
       const { key } = await withStore((store) =>
-        createToken(store, username, { createUser: opts.createUser ?? false, name: opts.name ?? null, canPublish: opts.publish ?? false }),
+        createToken(store, username, { createUser: opts.createUser ?? false, name: opts.name ?? null, canPublish: opts.publish ?? false, expiresAt }),
       );
       process.stdout.write(`${key}\n`);
     });
@@ -120,8 +124,8 @@ function program(): Command {
     .description('list tokens (key prefixes only; keys are never stored)')
     .action(async () => {
       const tokens = await withStore((store) => store.listTokens());
-      const rows = tokens.map((t) => [t.id, `${t.keyPrefix}…`, t.username, t.name ?? '', t.canPublish ? 'yes' : 'no', t.createdAt, t.revokedAt ?? '']);
-      printTable(['id', 'key', 'user', 'name', 'publish', 'created', 'revoked'], rows);
+      const rows = tokens.map((t) => [t.id, `${t.keyPrefix}…`, t.username, t.name ?? '', t.canPublish ? 'yes' : 'no', t.createdAt, t.expiresAt ?? '', t.revokedAt ?? '']);
+      printTable(['id', 'key', 'user', 'name', 'publish', 'created', 'expires', 'revoked'], rows);
     });
   token
     .command('revoke <id-or-prefix>')

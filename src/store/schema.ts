@@ -64,6 +64,7 @@ export interface TokensTable {
   can_publish: number;
   created_at: string;
   revoked_at: string | null;
+  expires_at: string | null;
 }
 
 export interface SessionsTable {

@@ -278,7 +278,7 @@ export class SqlStore implements Store {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  async insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean }): Promise<StoredToken> {
+  async insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean; expiresAt?: string | null }): Promise<StoredToken> {
     const row = await this.db
       .insertInto('tokens')
       .values({
@@ -289,6 +289,7 @@ export class SqlStore implements Store {
         can_publish: token.canPublish ? 1 : 0,
         created_at: new Date().toISOString(),
         revoked_at: null,
+        expires_at: token.expiresAt ?? null,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -448,5 +449,6 @@ function toToken(r: Selectable<TokensTable> & { username: string; is_active: num
     canPublish: Boolean(r.can_publish),
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
+    expiresAt: r.expires_at,
   };
 }

@@ -124,6 +124,8 @@ export interface StoredToken {
   readonly canPublish: boolean;
   readonly createdAt: string;
   readonly revokedAt: string | null;
+  /** ISO time after which the token no longer authenticates, or null (never). */
+  readonly expiresAt: string | null;
 }
 
 /** A new SSE connection, recorded when it opens. */
@@ -203,7 +205,7 @@ export interface Store {
   findSession(idHash: string): Promise<StoredSession | undefined>;
   /** Revokes a session; false when none matched or it was already revoked. */
   revokeSession(idHash: string): Promise<boolean>;
-  insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean }): Promise<StoredToken>;
+  insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean; expiresAt?: string | null }): Promise<StoredToken>;
   findTokenByPrefix(keyPrefix: string): Promise<StoredToken | undefined>;
   listTokens(): Promise<StoredToken[]>;
   /** Marks a token revoked by id or key prefix; false when none matched or it was already revoked. */

@@ -599,6 +599,7 @@ export function storeContract(name: string, open: () => Promise<OpenedStore>): v
             canPublish: false,
             createdAt: 'x',
             revokedAt: null,
+            expiresAt: null,
           },
         );
         assert.ok(!Number.isNaN(Date.parse(t1.createdAt)), 'createdAt is a timestamp');

@@ -137,6 +137,24 @@ describe('security', () => {
     assert.ok(!lenient.output().includes(key), 'the query token is redacted from request logs');
   });
 
+  test('X-Remote-User counts only from a trusted proxy address', async () => {
+    assert.equal((await get(relay, '/api/auth/session', { 'X-Remote-User': 'mallory' })).status, 401, 'ignored without TRUSTED_PROXIES');
+    const behindProxy = await launch({ TRUSTED_PROXIES: '127.0.0.1' });
+    const res = await get(behindProxy, '/api/auth/session', { 'X-Remote-User': 'proxied-user' });
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(res.body), { username: 'proxied-user', via: 'proxy' });
+    const elsewhere = await launch({ TRUSTED_PROXIES: '192.0.2.10' });
+    assert.equal((await get(elsewhere, '/api/auth/session', { 'X-Remote-User': 'proxied-user' })).status, 401, 'not from a listed proxy');
+  });
+
+  test('an expired token gets 401', async () => {
+    const store = await openStoreOf(env);
+    const expired = (await createToken(store, 'sec-user', { expiresAt: new Date(Date.now() - 1000) })).key;
+    await store.close();
+    secrets.push(expired);
+    assert.equal((await get(relay, '/api/messages/', { Authorization: `Token ${expired}` })).status, 401);
+  });
+
   test('bad filters and Last-Event-ID: 400 JSON naming the parameter', async () => {
     for (const [path, param] of [
       ['/api/messages/stream/?msg_types=%00', 'msg_types'],

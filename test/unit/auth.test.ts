@@ -138,3 +138,21 @@ describe('createToken / authenticateKey (SQLite :memory:)', () => {
     assert.equal(await store.findUser('nobody'), undefined);
   });
 });
+
+describe('token expiry', () => {
+  it('a token past its expiry no longer authenticates; one before it does', async () => {
+    const { openSqliteStore } = await import('../../src/store/sqlite.js');
+    const { createToken: create, authenticateKey: authenticate } = await import('../../src/auth.js');
+    const store = openSqliteStore(':memory:');
+    await store.migrate();
+    try {
+      const live = await create(store, 'dora', { createUser: true, expiresAt: new Date(Date.now() + 60_000) });
+      const dead = await create(store, 'dora', { expiresAt: new Date(Date.now() - 1000) });
+      assert.equal((await authenticate(store, live.key)).username, 'dora');
+      await assert.rejects(authenticate(store, dead.key), (err: Error & { code?: string }) => err.code === 'NOT_AUTHENTICATED');
+      assert.match(dead.token.expiresAt ?? '', /^\d{4}-/);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -69,6 +69,7 @@ describe('loadConfig: defaults (SPEC §6)', () => {
       maxClients: 10_000,
       maxStreamsPerUser: 50,
       allowQueryToken: false,
+      connectsPerMinute: 600,
     });
   });
 
@@ -139,7 +140,7 @@ describe('loadConfig: values', () => {
     assert.equal(c.broker.destination, '/topic/othertopic');
     assert.equal(c.broker.subscriptionName, 'sub');
     assert.deepEqual(c.http, { host: '0.0.0.0', port: 0 });
-    assert.deepEqual(c.sse, { heartbeatSeconds: 2.5, clientQueueSize: 7, replayMax: 0, maxClients: 3, maxStreamsPerUser: 2, allowQueryToken: true });
+    assert.deepEqual(c.sse, { heartbeatSeconds: 2.5, clientQueueSize: 7, replayMax: 0, maxClients: 3, maxStreamsPerUser: 2, allowQueryToken: true, connectsPerMinute: 600 });
     assert.deepEqual(c.corsAllowedOrigins, ['https://a.example', 'https://b.example']);
     assert.deepEqual(c.trustedProxies, ['10.0.0.1']);
     assert.equal(c.sessionSecureCookie, false);

@@ -6,12 +6,14 @@ import type { Kysely, Migration } from 'kysely';
 import type { Dialect } from '../store.js';
 import * as initial from './0001-initial.js';
 import * as relayState from './0002-relay-state.js';
+import * as tokenExpiry from './0003-token-expiry.js';
 
 type Step = { up(db: Kysely<unknown>, dialect: Dialect): Promise<void> };
 
 const STEPS: Record<string, Step> = {
   '0001-initial': initial,
   '0002-relay-state': relayState,
+  '0003-token-expiry': tokenExpiry,
 };
 
 /** The migrations for one dialect, keyed by version name. */

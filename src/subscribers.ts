@@ -45,6 +45,11 @@ export class SubscriberRecorder {
     this.opening.set(client.id, write);
   }
 
+  /** Resolves once every connection opened so far is recorded (so a listing includes them). */
+  async settled(): Promise<void> {
+    await Promise.all(this.opening.values());
+  }
+
   /** Marks a connection closed; its final counters go out with the next flush. */
   closed(client: SseClient): void {
     this.closedSince.add(client);

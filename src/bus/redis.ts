@@ -17,6 +17,10 @@ const STREAM_MAXLEN = 100_000;
 const BLOCK_MS = 2000;
 /** Entries read per XREAD. */
 const READ_COUNT = 1000;
+/** A reader silent this long is reported stalled (readiness fails)… */
+const STALL_MS = 3 * BLOCK_MS;
+/** …and this long, its connection is dropped and reopened (a half-open socket after a failover never errors). */
+const RECONNECT_STALLED_MS = 5 * BLOCK_MS;
 
 /** Reads stored events with id in (afterId, beforeId), in id order: fills what the stream trim removed. */
 export type Backfill = (afterId: string, beforeId: string) => Promise<RelayEvent[]>;
@@ -85,7 +89,7 @@ export class RedisBus implements Bus {
     if (this.loop === undefined) return { state: this.redis.status === 'ready' ? 'ok' : `redis ${this.redis.status}` };
     const idle = Date.now() - this.lastReadAt;
     // A reader that has not finished a read cycle in 3 blocks is stuck, whatever PING says.
-    if (idle > 3 * BLOCK_MS) return { state: `reader stalled for ${Math.round(idle / 1000)} s${this.readError ? `: ${this.readError}` : ''}` };
+    if (idle > STALL_MS) return { state: `reader stalled for ${Math.round(idle / 1000)} s${this.readError ? `: ${this.readError}` : ''}` };
     return { state: 'ok', lastReadAt: new Date(this.lastReadAt).toISOString() };
   }
 
@@ -101,6 +105,13 @@ export class RedisBus implements Bus {
     reader.on('error', () => {});
     this.reader = reader;
     this.lastReadAt = Date.now();
+    const watchdog = setInterval(() => {
+      if (Date.now() - this.lastReadAt < RECONNECT_STALLED_MS || this.closed) return;
+      this.options.log.warn({ silentMs: Date.now() - this.lastReadAt }, 'bus reader stalled; reconnecting it');
+      this.lastReadAt = Date.now(); // one reconnect per stall period
+      reader.disconnect(true);
+    }, BLOCK_MS);
+    watchdog.unref();
     // Start after the newest entry. Not "$": between two XREADs with "$", an entry could slip by.
     for (let started = false; !started && !this.closed; ) {
       try {
@@ -129,6 +140,7 @@ export class RedisBus implements Bus {
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
+    clearInterval(watchdog);
   }
 
   /** Hands events on in order, without duplicates, after filling any gap the stream trim left. */

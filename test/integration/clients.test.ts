@@ -4,13 +4,12 @@
 // clients/python (filters, state file, relay restart, stall, its unittest suite).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { readWorkflowFixtures } from '../helpers/fixtures.js';
 import { freePort, makeToken, runCli, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
@@ -67,46 +66,6 @@ function spawnCommand(command: string, args: string[], env: Record<string, strin
 const spawnCli = (args: string[], env: Record<string, string>) => spawnCommand(process.execPath, ['--import', 'tsx', MAIN, ...args], env);
 /** The Python client's command line, in the background. */
 const spawnPython = (args: string[], env: Record<string, string>) => spawnCommand('python3', [PYTHON_CLIENT, ...args], env);
-
-/** A TCP proxy to `port` whose open connections can be frozen (kept open, nothing forwarded): a silent, half-open stream. */
-async function startFreezableProxy(port: number) {
-  const pairs: [net.Socket, net.Socket][] = [];
-  const server = net.createServer((client) => {
-    const upstream = net.connect(port, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    const destroy = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', destroy);
-    upstream.on('error', destroy);
-    client.on('close', destroy);
-    upstream.on('close', destroy);
-    pairs.push([client, upstream]);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    /** Stops forwarding on every connection open now; new connections work. */
-    freeze() {
-      for (const [client, upstream] of pairs.splice(0)) {
-        client.unpipe(upstream);
-        upstream.unpipe(client);
-        client.pause();
-        upstream.pause();
-      }
-    },
-    connections: () => pairs.length,
-    async close() {
-      server.close();
-      for (const [client, upstream] of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-    },
-  };
-}
 
 describe('client commands and the Python client', () => {
   let broker: PrivateBroker;
@@ -276,9 +235,9 @@ describe('client commands and the Python client', () => {
   });
 
   test('receive reconnects after a silent stall (no heartbeat) and misses nothing', async () => {
-    const proxy = await startFreezableProxy(relay.port);
+    const proxy = await startTcpProxy(relay.port);
     try {
-      const receiver = bg(spawnCli(['receive', proxy.url, '--json', '--run-ids', 'stall-run', '--max-events', '10', '--max-backoff', '0.5'], cliEnv));
+      const receiver = bg(spawnCli(['receive', `http://127.0.0.1:${proxy.port}`, '--json', '--run-ids', 'stall-run', '--max-events', '10', '--max-backoff', '0.5'], cliEnv));
       await waitForClient('run_ids', 'stall-run');
       await send(['--count', '5', '--run-id', 'stall-run', '--msg-type', 'before_stall']);
       await waitUntil(() => jsonLines(receiver.stdout()).length === 5, 'the first 5 events', receiver.stderr);
@@ -392,9 +351,9 @@ describe('client commands and the Python client', () => {
     });
 
     test('reconnects after a silent stall (no heartbeat)', async () => {
-      const proxy = await startFreezableProxy(relay.port);
+      const proxy = await startTcpProxy(relay.port);
       try {
-        const receiver = bg(spawnPython([proxy.url, '--json', '--run-ids', 'py-stall', '--max-events', '10', '--max-backoff', '0.5'], cliEnv));
+        const receiver = bg(spawnPython([`http://127.0.0.1:${proxy.port}`, '--json', '--run-ids', 'py-stall', '--max-events', '10', '--max-backoff', '0.5'], cliEnv));
         await waitForClient('run_ids', 'py-stall');
         await send(['--count', '5', '--run-id', 'py-stall', '--msg-type', 'before_stall']);
         await waitUntil(() => jsonLines(receiver.stdout()).length === 5, 'the first 5 events', receiver.stderr);

@@ -2,62 +2,19 @@
 // loses its connection for 10 s while messages flow, and still shows every message.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EventSource } from 'eventsource';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { makeToken, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
 
-/** A TCP proxy in front of the relay that can cut every connection and refuse new ones for a while. */
-class CuttableProxy {
-  private readonly sockets = new Set<Socket>();
-  private cutUntil = 0;
-  readonly server: Server;
-  connections = 0;
-
-  constructor(targetPort: number) {
-    this.server = createServer((client) => {
-      if (Date.now() < this.cutUntil) {
-        client.destroy();
-        return;
-      }
-      this.connections++;
-      const upstream = connect(targetPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as { port: number }).port;
-  }
-
-  /** Drops every open connection and refuses new ones for `ms`. */
-  cut(ms: number): void {
-    this.cutUntil = Date.now() + ms;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  close(): void {
-    for (const s of this.sockets) s.destroy();
-    this.server.close();
-  }
-}
-
 let broker: PrivateBroker;
 let relay: RelayProcess;
 let publisher: Publisher;
-let proxy: CuttableProxy;
+let proxy: TcpProxy;
 let dir: string;
 let token: string;
 const topic = `/topic/eventsource-${process.pid}`;
@@ -69,11 +26,11 @@ before(async () => {
   token = await makeToken(env);
   relay = await startRelay(env, { waitForBroker: token });
   publisher = await connectPublisher(broker.host, broker.port);
-  proxy = new CuttableProxy(relay.port);
+  proxy = await startTcpProxy(relay.port);
 });
 
 after(async () => {
-  proxy?.close();
+  await proxy?.close();
   await publisher?.close();
   await relay?.stop();
   await broker?.stop();
@@ -81,7 +38,7 @@ after(async () => {
 });
 
 test('an EventSource cut off for 10 s while messages flow shows every message after it reconnects', { timeout: 60_000 }, async () => {
-  const port = await proxy.listen();
+  const { port } = proxy;
   const received: { id: string; seq: number }[] = [];
   const lastEventIdsSent: (string | null)[] = [];
   const source = new EventSource(`http://127.0.0.1:${port}/api/messages/stream/?msg_types=es_test`, {
@@ -116,7 +73,7 @@ test('an EventSource cut off for 10 s while messages flow shows every message af
 
     assert.deepEqual(received.map((r) => r.seq), Array.from({ length: 120 }, (_, i) => i), 'every message, in order, once');
     for (let i = 1; i < received.length; i++) assert.ok(Number(received[i]!.id) > Number(received[i - 1]!.id));
-    assert.ok(proxy.connections >= 2, 'it really reconnected');
+    assert.ok(proxy.accepted() >= 2, 'it really reconnected');
     assert.ok(lastEventIdsSent.includes(received[19]!.id), 'the reconnect sent the last id seen before the cut');
   } finally {
     source.close();

@@ -2,7 +2,7 @@
  * Stream filters (SPEC §3): parse query parameters, match events. Pure.
  */
 import { AppError } from './errors.js';
-import { AGENT_STATUS } from './message.js';
+import { AGENT_STATUS, CONTROL_CHARS } from './message.js';
 
 /** The four filter query parameters, in the order the old relay listed them. */
 export const FILTER_PARAMS = ['msg_types', 'agents', 'run_ids', 'namespaces'] as const;
@@ -33,8 +33,6 @@ export interface Filterable {
 /** Filters that match every workflow message. */
 export const NO_FILTERS: Filters = Object.freeze({ msgTypes: null, agents: null, runIds: null, namespaces: null });
 
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
 /**
  * Reads the four filters from a parsed query string (values may be strings or

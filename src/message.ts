@@ -15,6 +15,10 @@ export type RejectReason =
   | 'invalid_workflow'
   | 'invalid_heartbeat'
   | 'unknown_kind'
+  /** Nested deeper than MAX_DEPTH levels. */
+  | 'too_deep'
+  /** Holds a number JSON cannot carry back out (beyond ±1.8e308). */
+  | 'bad_number'
   /** Valid, but the store refused it (kept in the rejected store instead of blocking the ones after it). */
   | 'store_error';
 
@@ -50,8 +54,12 @@ export type Classified =
   | { kind: 'heartbeat'; payload: Record<string, unknown>; fields: HeartbeatFields }
   | { kind: 'rejected'; reason: RejectReason; detail: string };
 
+/** C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F): never in a msg_type or a filter value. */
 // eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Deepest nesting accepted: far beyond any real message, far below what re-encoding can handle. */
+export const MAX_DEPTH = 256;
 const noControl = (s: string) => !CONTROL_CHARS.test(s);
 
 const scalarField = z.union([
@@ -103,6 +111,8 @@ export function classifyText(text: string): Classified {
   } catch (err) {
     return reject('bad_json', `not JSON: ${(err as Error).message}`);
   }
+  const problem = inspect(value);
+  if (problem) return reject(problem.reason, problem.detail);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return reject('not_object', `JSON ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}, not an object`);
   }
@@ -125,8 +135,8 @@ function classifyWorkflow(obj: Record<string, unknown>): Classified {
     namespace: scalar(obj.namespace),
     processedBy: scalar(obj.processed_by),
   };
-  const nul = fieldWithNul(fields);
-  if (nul) return reject('invalid_workflow', `${nul}: contains a NUL character, which cannot be stored`);
+  const problem = fieldProblem(fields);
+  if (problem) return reject('invalid_workflow', problem);
   return { kind: 'workflow', payload: obj, fields };
 }
 
@@ -139,9 +149,28 @@ function classifyHeartbeat(obj: Record<string, unknown>): Classified {
     agentType: scalar(obj.agent_type),
     namespace: scalar(obj.namespace),
   };
-  const nul = fieldWithNul(fields);
-  if (nul) return reject('invalid_heartbeat', `${nul}: contains a NUL character, which cannot be stored`);
+  const problem = fieldProblem(fields);
+  if (problem) return reject('invalid_heartbeat', problem);
   return { kind: 'heartbeat', payload: obj, fields };
+}
+
+/**
+ * Walks a parsed body without recursion (a deep body must not overflow our
+ * stack either): nesting deeper than MAX_DEPTH, or a number JSON.parse
+ * turned into ±Infinity (1e400), would not survive re-encoding intact.
+ */
+function inspect(root: unknown): { reason: RejectReason; detail: string } | null {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return { reason: 'bad_number', detail: 'a number is out of range (JSON cannot carry it)' };
+    } else if (value !== null && typeof value === 'object') {
+      if (depth > MAX_DEPTH) return { reason: 'too_deep', detail: `nested deeper than ${MAX_DEPTH} levels` };
+      for (const child of Object.values(value)) stack.push([child, depth + 1]);
+    }
+  }
+  return null;
 }
 
 /** Body keys the extracted fields come from, for error messages. */
@@ -159,9 +188,17 @@ const BODY_KEYS: Readonly<Record<string, string>> = {
   agentType: 'agent_type',
 };
 
-/** The body key of a field holding U+0000 (PostgreSQL text cannot store it), or null. */
-function fieldWithNul(fields: object): string | null {
-  for (const [name, value] of Object.entries(fields)) if (typeof value === 'string' && value.includes('\u0000')) return BODY_KEYS[name] ?? name;
+/**
+ * The problem with a stored field, or null: U+0000 (PostgreSQL text cannot
+ * store it) or a lone surrogate (the database would replace it, and the
+ * column would no longer equal the payload).
+ */
+function fieldProblem(fields: object): string | null {
+  for (const [name, value] of Object.entries(fields)) {
+    if (typeof value !== 'string') continue;
+    if (value.includes('\u0000')) return `${BODY_KEYS[name] ?? name}: contains a NUL character, which cannot be stored`;
+    if (!value.isWellFormed()) return `${BODY_KEYS[name] ?? name}: contains a lone UTF-16 surrogate, which cannot be stored`;
+  }
   return null;
 }
 
@@ -201,7 +238,7 @@ export function enrichHeartbeat(payload: Record<string, unknown>, receipt: Recei
 
 /** The SSE event name for a msg_type: itself, or `message` when it would clash with the relay's own events. */
 export function eventNameFor(msgType: string): string {
-  return RESERVED_EVENT_NAMES.has(msgType) || CONTROL_CHARS.test(msgType) || msgType === '' ? 'message' : msgType;
+  return RESERVED_EVENT_NAMES.has(msgType) || CONTROL_CHARS.test(msgType) || msgType === '' || !msgType.isWellFormed() ? 'message' : msgType;
 }
 
 function addIfAbsent(obj: Record<string, unknown>, key: string, value: unknown): void {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   AGENT_STATUS,
   RESERVED_EVENT_NAMES,
+  MAX_DEPTH,
   classifyBody,
   classifyText,
   enrichHeartbeat,
@@ -227,9 +228,28 @@ describe('classify: workflow validation limits', () => {
     assert.equal(rejectedReason(classifyText('{"msg_type":"stf_gen","run_id":{"nested":"object"}}')), 'invalid_workflow');
   });
 
-  it('a number JSON cannot carry back out (1e400 → Infinity) is rejected', () => {
-    assert.equal(rejectedReason(classifyText('{"msg_type":"stf_gen","run_id":1e400}')), 'invalid_workflow');
-    assert.equal(rejectedReason(classifyText('{"msg_type":"stf_gen","namespace":-1e400}')), 'invalid_workflow');
+  it('a number JSON cannot carry back out (1e400 → Infinity) is rejected, in any field', () => {
+    assert.equal(rejectedReason(classifyText('{"msg_type":"stf_gen","run_id":1e400}')), 'bad_number');
+    assert.equal(rejectedReason(classifyText('{"msg_type":"stf_gen","namespace":-1e400}')), 'bad_number');
+    assert.equal(rejectedReason(classifyText('{"msg_type":"stf_gen","value":{"deep":[1,2,1e400]}}')), 'bad_number');
+    assert.equal(classifyText('{"msg_type":"stf_gen","value":1.7e308}').kind, 'workflow');
+  });
+
+  it('nesting deeper than MAX_DEPTH is rejected without overflowing the stack', () => {
+    const nested = (levels: number) => `{"msg_type":"deep","v":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+    assert.equal(classifyText(nested(MAX_DEPTH - 1)).kind, 'workflow');
+    assert.equal(rejectedReason(classifyText(nested(MAX_DEPTH))), 'too_deep');
+    assert.equal(rejectedReason(classifyText(nested(50_000))), 'too_deep');
+  });
+
+  it('C1 control characters and lone surrogates in stored fields are rejected', () => {
+    assert.equal(rejectedReason(classifyText('{"msg_type":"stf\\u0085gen"}')), 'invalid_workflow');
+    assert.equal(rejectedReason(classifyText('{"msg_type":"\\u009b"}')), 'invalid_workflow');
+    assert.equal(rejectedReason(classifyText('{"msg_type":"stf\\ud800gen"}')), 'invalid_workflow');
+    assert.equal(rejectedReason(classifyText('{"msg_type":"ok","sender":"a\\udc00"}')), 'invalid_workflow');
+    // A surrogate pair (an emoji) is fine; a lone surrogate in a free field survives JSON re-encoding.
+    assert.equal(classifyText('{"msg_type":"ok","sender":"agent-\\ud83d\\ude00"}').kind, 'workflow');
+    assert.equal(classifyText('{"msg_type":"ok","note":"\\ud800"}').kind, 'workflow');
   });
 
   it('numbers are given as strings in the fields', () => {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { ListenerLease } from './broker/lease.js';
 import { StompListener } from './broker/stomp.js';
 import { createBus, type Bus } from './bus/bus.js';
+import { PublishForwarder, PublishServer } from './bus/publish-rpc.js';
 import { redisKeys, type RedisBus } from './bus/redis.js';
 import { ClusterRegistry, type ProcessSnapshot } from './cluster-status.js';
 import type { Config } from './config.js';
@@ -88,7 +89,13 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     clients: clientRecords(hub, processName),
     broker: listener?.status() ?? null,
   });
-  const registry = redis ? new ClusterRegistry(redis, redisKeys(config.channelGroup), processName, snapshot, () => hub.userCounts(), log) : null;
+  const keys = redisKeys(config.channelGroup);
+  const redisBus = bus.kind === 'redis' ? (bus as RedisBus) : null;
+  // HTTP publish reaches the one writer: here, or (web-only) the lease holder through Redis.
+  const forwarder = redisBus && runsWeb ? new PublishForwarder(redisBus.redis, redisBus.openConnection('publish-replies'), { requests: keys.publishRequests, replies: keys.publishReplies(processName) }, processName) : null;
+  const publishServer =
+    redisBus && ingestor ? new PublishServer(redisBus.redis, redisBus.openConnection('publish-requests', true), keys.publishRequests, (body, who) => ingestor.submit(body, who), log) : null;
+  const registry = redis ? new ClusterRegistry(redis, keys, processName, snapshot, () => hub.userCounts(), log) : null;
   const http = runsWeb
     ? buildHttpServer({
         config,
@@ -97,7 +104,11 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         log,
         subscribers,
         processName,
-        ingestor,
+        // Only the lease holder writes; a standby (or web-only) process forwards to it.
+        publish:
+          ingestor || forwarder
+            ? (body, who) => (ingestor && (!lease || lease.held) ? ingestor.submit(body, who) : forwarder!.forward(body, who))
+            : null,
         metrics,
         remoteStreamsOf: (username) => registry?.remoteStreamsOf(username) ?? 0,
         status: {
@@ -115,8 +126,9 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     if (!listener) return;
     if (lease && !(await lease.acquire())) return;
     listener.start();
+    publishServer?.start();
     lease?.keep(() => {
-      void listener.pause().then(() => runListener());
+      void Promise.all([listener.pause(), publishServer?.stop()]).then(() => runListener());
     });
   };
 
@@ -151,6 +163,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
       hub.closing = true;
       if (ingestor) await Promise.race([ingestor.idle(), new Promise((r) => setTimeout(r, DRAIN_MS))]);
       await listener?.stop();
+      await publishServer?.stop();
       await ingestor?.stop();
       await lease?.release();
       hub.stopHeartbeats();
@@ -160,6 +173,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
       await registry?.stop();
       await http?.close();
       unsubscribe?.();
+      await forwarder?.close();
       await bus.close();
       await store.close();
       log.info('swf-relay stopped');

@@ -21,6 +21,8 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
 export class ListenerLease {
   private renewTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** True while this process holds the lease. */
+  held = false;
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -38,6 +40,7 @@ export class ListenerLease {
       try {
         if ((await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX')) === 'OK') {
           this.log.info({ lease: this.key }, 'listener lease acquired');
+          this.held = true;
           return true;
         }
         const current = await this.redis.get(this.key);
@@ -60,6 +63,7 @@ export class ListenerLease {
         const renewed = (await this.redis.eval(RENEW, 1, this.key, this.holder, String(this.ttlMs))) as number;
         if (renewed === 1) return;
         clearInterval(this.renewTimer);
+        this.held = false;
         this.log.error({ lease: this.key }, 'listener lease lost; stopping consumption');
         onLost();
       } catch (err) {
@@ -74,6 +78,7 @@ export class ListenerLease {
   /** Stops renewing and gives the lease up, so a standby takes over at once. */
   async release(): Promise<void> {
     this.stopped = true;
+    this.held = false;
     clearInterval(this.renewTimer);
     await this.redis.eval(RELEASE, 1, this.key, this.holder).catch(() => {});
   }

@@ -44,6 +44,8 @@ export function redisKeys(group: string) {
     processes: `${tag}:processes`,
     process: (name: string) => `${tag}:process:${name}`,
     users: (name: string) => `${tag}:users:${name}`,
+    publishRequests: `${tag}:publish-requests`,
+    publishReplies: (name: string) => `${tag}:publish-replies:${name}`,
   };
 }
 
@@ -77,6 +79,13 @@ export class RedisBus implements Bus {
     const results = await tx.exec();
     const failed = results?.find(([err]) => err !== null);
     if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
+  }
+
+  /** Another connection to the same Redis (e.g. for blocking or subscriber-mode commands). */
+  openConnection(role: string, blocking = false): Redis | Cluster {
+    const client = connectRedis(parseRedisUrl(this.options.url), { name: `swf-relay:${this.options.processName}:${role}`, blocking });
+    client.on('error', () => {});
+    return client;
   }
 
   subscribe(handler: BusHandler): () => void {

@@ -51,10 +51,10 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
     scope.post('/api/messages/', async (request, reply) => {
       const principal = await authenticate(request);
       if (!principal.canPublish) throw new AppError('FORBIDDEN', 'This token may not publish; create one with --publish.');
-      if (deps.ingestor === null) throw new AppError('UNAVAILABLE', 'This process does not ingest messages; publish to the listener process.');
+      if (deps.publish === null) throw new AppError('UNAVAILABLE', 'This process cannot reach the listener; publish to a process that runs it.');
       const body = request.body;
       if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new AppError('BAD_REQUEST', 'The body must be a JSON workflow message.', { reason: 'empty' });
-      const id = await deps.ingestor.submit(body, principal.username);
+      const id = await deps.publish(body, principal.username);
       return reply.status(201).send({ id, status: 'stored' });
     });
   });

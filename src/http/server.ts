@@ -11,7 +11,6 @@ import { authenticateKey, keyFromHeader, type Principal } from '../auth.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Hub } from '../hub.js';
-import type { Ingestor } from '../ingest.js';
 import type { Metrics } from '../metrics.js';
 import { redactUrl } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -31,8 +30,8 @@ export interface HttpDeps {
   readonly hub: Hub;
   readonly log: Logger;
   readonly subscribers: SubscriberRecorder;
-  /** The one writer, in a process that runs the listener; null in a web-only process. */
-  readonly ingestor: Ingestor | null;
+  /** Hands an HTTP-published body to the one writer (here, or through Redis); null when there is none to reach. */
+  readonly publish: ((body: Buffer, publisher: string) => Promise<string | null>) | null;
   readonly metrics: Metrics;
   /** Streams a user has open in other relay processes (0 without Redis). */
   readonly remoteStreamsOf: (username: string) => number;

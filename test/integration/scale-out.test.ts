@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { createToken } from '../../src/auth.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startPrivateRedis, sharedRedisUrl, type PrivateRedis } from '../helpers/redis.js';
@@ -102,9 +103,28 @@ describe('scale-out over Redis', () => {
     assert.equal(st.connected_clients, 3);
     assert.deepEqual(st.processes.map((p) => p.role).sort(), ['listener', 'web', 'web']);
 
+    // HTTP publish on a web-only process goes through the listener (the one writer).
+    const store = await openStoreOf({ DATABASE_URL: pg.url });
+    const publishKey = (await createToken(store, 'http-publisher', { createUser: true, canPublish: true })).key;
+    await store.close();
+    const posted = await fetch(`${webB.url}/api/messages/`, {
+      method: 'POST',
+      headers: { Authorization: `Token ${publishKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ msg_type: 'two_web', seq: 200 }),
+    });
+    assert.equal(posted.status, 201, await posted.clone().text());
+    const { id: postedId } = (await posted.json()) as { id: string };
+    for (const s of [onA[0]!, onB[0]!]) {
+      const got = relayed(await s.waitFor((e) => relayed(e).length === 201));
+      assert.equal(got.at(-1)!.id, postedId, 'relayed with the id the listener assigned');
+    }
+    const invalid = await fetch(`${webA.url}/api/messages/`, { method: 'POST', headers: { Authorization: `Token ${publishKey}` }, body: '{"msg_type": ""}' });
+    assert.equal(invalid.status, 400, 'the listener\'s validation answer comes back');
+    assert.equal(((await invalid.json()) as { reason: string }).reason, 'invalid_workflow');
+
     // A web process can replay too: it reads the shared store.
     const resume = await open(webB, '?msg_types=two_web', { 'Last-Event-ID': a[149]!.id! });
-    assert.deepEqual(seqs(await resume.waitFor((e) => relayed(e).length === 50)), range(150, 200));
+    assert.deepEqual(seqs(await resume.waitFor((e) => relayed(e).length === 51)), range(150, 201));
     for (const p of [listener, webA, webB]) await p.stop();
   });
 

@@ -1,0 +1,136 @@
+/**
+ * HTTP publish from web-only processes: the one writer is the listener that
+ * holds the lease, so a web process hands the body to it through Redis (a list
+ * as the request queue, a pub/sub channel per web process for the answers)
+ * instead of ever inserting beside it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { AppError, type ErrorCode } from '../errors.js';
+
+/** How long a web process waits for the listener's answer. */
+const REPLY_TIMEOUT_MS = 10_000;
+/** How long one BRPOP waits before the serving loop looks at `stopped` again. */
+const POP_SECONDS = 2;
+
+interface PublishRequest {
+  id: string;
+  replyTo: string;
+  body: string; // base64: bodies may be any bytes
+  publisher: string;
+  deadline: number;
+}
+
+interface PublishReply {
+  id: string;
+  eventId?: string | null;
+  error?: { code: ErrorCode; message: string; extra: Record<string, unknown> };
+}
+
+/** Keys the RPC uses. */
+export function publishKeys(tag: string, processName: string) {
+  return { requests: `${tag}:publish-requests`, replies: `${tag}:publish-replies:${processName}` };
+}
+
+/** The web side: forwards a body and waits for the listener's answer. */
+export class PublishForwarder {
+  private readonly pending = new Map<string, { resolve: (id: string | null) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private subscribed: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly subscriber: Redis | Cluster,
+    private readonly keys: { requests: string; replies: string },
+    private readonly processName: string,
+  ) {
+    subscriber.on('message', (_channel: string, message: string) => this.answer(JSON.parse(message) as PublishReply));
+  }
+
+  /** Resolves with the stored id, or rejects with the listener's AppError (or 503 when no listener answers). */
+  async forward(body: Buffer, publisher: string): Promise<string | null> {
+    this.subscribed ??= this.subscriber.subscribe(this.keys.replies);
+    await this.subscribed;
+    const request: PublishRequest = { id: randomUUID(), replyTo: this.keys.replies, body: body.toString('base64'), publisher, deadline: Date.now() + REPLY_TIMEOUT_MS };
+    const answered = new Promise<string | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(request.id);
+        reject(new AppError('UNAVAILABLE', 'No listener answered; the message was not published. Retry later.', {}, 5));
+      }, REPLY_TIMEOUT_MS);
+      this.pending.set(request.id, { resolve, reject, timer });
+    });
+    await this.redis.lpush(this.keys.requests, JSON.stringify(request));
+    return answered;
+  }
+
+  async close(): Promise<void> {
+    for (const { reject, timer } of this.pending.values()) {
+      clearTimeout(timer);
+      reject(new AppError('UNAVAILABLE', 'shutting down'));
+    }
+    this.subscriber.disconnect();
+  }
+
+  private answer(reply: PublishReply): void {
+    const waiting = this.pending.get(reply.id);
+    if (!waiting) return;
+    this.pending.delete(reply.id);
+    clearTimeout(waiting.timer);
+    if (reply.error) waiting.reject(new AppError(reply.error.code, reply.error.message, reply.error.extra));
+    else waiting.resolve(reply.eventId ?? null);
+  }
+}
+
+/** The listener side: while running, takes forwarded bodies and submits them to the one writer. */
+export class PublishServer {
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    /** A connection of its own: BRPOP blocks it. */
+    private readonly blocking: Redis | Cluster,
+    private readonly requestsKey: string,
+    private readonly submit: (body: Buffer, publisher: string) => Promise<string | null>,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts serving (call only while holding the listener lease). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.serve();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  private async serve(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const popped = await this.blocking.brpop(this.requestsKey, POP_SECONDS);
+        if (!popped) continue;
+        const request = JSON.parse(popped[1]) as PublishRequest;
+        if (request.deadline < Date.now()) continue; // its sender has given up: do not store what it was told failed
+        void this.handle(request);
+      } catch (err) {
+        if (this.stopped) break;
+        this.log.warn({ err: (err as Error).message }, 'publish forwarding: cannot read requests; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  private async handle(request: PublishRequest): Promise<void> {
+    let reply: PublishReply;
+    try {
+      reply = { id: request.id, eventId: await this.submit(Buffer.from(request.body, 'base64'), request.publisher) };
+    } catch (err) {
+      const appError = err instanceof AppError ? err : new AppError('INTERNAL', 'the listener could not publish the message');
+      reply = { id: request.id, error: { code: appError.code, message: appError.message, extra: appError.extra } };
+    }
+    await this.redis.publish(request.replyTo, JSON.stringify(reply)).catch(() => {});
+  }
+}

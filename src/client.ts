@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { compareIds } from './event.js';
+import { joinFrames } from './frame-batch.js';
 import type { Filters } from './filter.js';
 import { noopMetrics, type Metrics } from './metrics.js';
 import { encodeControl } from './sse-frame.js';
@@ -173,7 +174,7 @@ export class SseClient {
     if (this.closed || this.pending.length === 0) return;
     const frames = this.pending;
     this.pending = [];
-    this.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    this.write(joinFrames(frames));
     this.observeLatency(this.pendingOldest);
     this.pendingOldest = 0;
   }

@@ -8,33 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT=${PORT:-8000}
-ACTIVEMQ_JAR=/usr/share/activemq/bin/activemq.jar
-APT_INSTALL='apt-get install -y --no-install-recommends'
 START_TIMEOUT_S=60   # broker and relay each
 STOP_TIMEOUT_S=15    # per process, then SIGKILL
 
 say() { echo "demo: $*"; }
-have() { command -v "$1" >/dev/null 2>&1; }
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif have sudo && sudo -n true 2>/dev/null; then sudo -n "$@"
-  else return 1
-  fi
-}
-can_root() { [ "$(id -u)" -eq 0 ] || { have sudo && sudo -n true 2>/dev/null; }; }
+source scripts/lib.sh
 
 # --- prerequisites ----------------------------------------------------------------------------
-if [ ! -f "$ACTIVEMQ_JAR" ] || ! have java; then
-  if have apt-get && can_root; then
-    say "ActiveMQ is missing; installing Debian's activemq package (about 30 s)"
-    apt-cache show activemq >/dev/null 2>&1 || as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive $APT_INSTALL activemq >/dev/null
-  fi
-  if [ ! -f "$ACTIVEMQ_JAR" ] || ! have java; then
-    say "ActiveMQ is missing ($ACTIVEMQ_JAR and java are needed) — install it (as root): $APT_INSTALL activemq" >&2
-    exit 1
-  fi
-fi
+activemq_present || say "ActiveMQ is missing ($ACTIVEMQ_JAR and java are needed)"
+ensure_package activemq activemq_present || exit 1
 [ -d node_modules ] || { say "installing npm dependencies"; npm install --no-audit --no-fund; }
 say "building"
 npm run --silent build

@@ -6,46 +6,16 @@
 #   Redis     : 127.0.0.1:6379 (and redis-server for private instances) — started if down; installed if missing and we may.
 set -euo pipefail
 
-ACTIVEMQ_JAR=/usr/share/activemq/bin/activemq.jar
-APT_INSTALL='apt-get install -y --no-install-recommends'
-
-have() { command -v "$1" >/dev/null 2>&1; }
-
-# Runs a command as root: directly, through passwordless sudo, or not at all (status 1).
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif have sudo && sudo -n true 2>/dev/null; then sudo -n "$@"
-  else return 1
-  fi
-}
-can_root() { [ "$(id -u)" -eq 0 ] || { have sudo && sudo -n true 2>/dev/null; }; }
+source "$(dirname "$0")/lib.sh"
 
 # --- ActiveMQ ---------------------------------------------------------------
-if [ ! -f "$ACTIVEMQ_JAR" ] || ! have java; then
-  if have apt-get && can_root; then
-    echo "activemq: missing, installing Debian's activemq package"
-    apt-cache show activemq >/dev/null 2>&1 || as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive $APT_INSTALL activemq >/dev/null
-  fi
-  if [ ! -f "$ACTIVEMQ_JAR" ] || ! have java; then
-    echo "activemq: MISSING ($ACTIVEMQ_JAR and java are needed) — install it (as root): $APT_INSTALL activemq" >&2
-    exit 1
-  fi
-fi
+ensure_package activemq activemq_present || exit 1
 echo "activemq: ok ($ACTIVEMQ_JAR)"
 
 # --- Chromium and nginx (browser and reverse-proxy tests) -------------------
 for need in chromium:/usr/bin/chromium nginx:/usr/sbin/nginx; do
   pkg=${need%%:*} bin=${need#*:}
-  if [ ! -x "$bin" ] && have apt-get && can_root; then
-    echo "$pkg: missing, installing Debian's $pkg package"
-    apt-cache show "$pkg" >/dev/null 2>&1 || as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive $APT_INSTALL "$pkg" >/dev/null
-  fi
-  if [ ! -x "$bin" ]; then
-    echo "$pkg: MISSING ($bin) — install it (as root): $APT_INSTALL $pkg" >&2
-    exit 1
-  fi
+  ensure_package "$pkg" test -x "$bin" || exit 1
   echo "$pkg: ok ($bin)"
 done
 
@@ -91,11 +61,7 @@ echo "postgresql: ok ($pg_host:$pg_port)"
 # --- Redis -------------------------------------------------------------------
 redis_ready() { have redis-cli && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; }
 
-if ! have redis-server && have apt-get && can_root; then
-  echo "redis: missing, installing Debian's redis-server package"
-  apt-cache show redis-server >/dev/null 2>&1 || as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive $APT_INSTALL redis-server >/dev/null
-fi
+ensure_package redis-server have redis-server || exit 1
 
 if ! redis_ready && have redis-server; then
   echo "redis: not ready on 127.0.0.1:6379, starting redis-server"

@@ -76,6 +76,20 @@ export async function startRelay(
   env: Record<string, string>,
   options: { waitForBroker?: string; command?: 'start' | 'listen' | 'serve'; args?: string[] } = {},
 ): Promise<RelayProcess> {
+  // A port we picked may be taken (e.g. as another connection's local port) before the relay binds it: pick again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRelayOnce(env, options);
+    } catch (err) {
+      if (env.PORT !== undefined || attempt === 3 || !String((err as Error).message).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startRelayOnce(
+  env: Record<string, string>,
+  options: { waitForBroker?: string; command?: 'start' | 'listen' | 'serve'; args?: string[] },
+): Promise<RelayProcess> {
   const command = options.command ?? 'start';
   const port = Number(env.PORT ?? (await freePort()));
   const fullEnv: Record<string, string> = { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) };

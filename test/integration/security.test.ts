@@ -245,7 +245,7 @@ describe('security', () => {
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
   });
 
-  test('2,000 rapid connect/disconnect cycles leave descriptors, memory and the registry at baseline', async () => {
+  test('2,000 rapid connect/disconnect cycles leave descriptors, memory and the registry at baseline', async (t) => {
     const fds = () => readdirSync(`/proc/${relay.pid}/fd`).length;
     const connected = async () => ((await (await fetch(`${relay.url}/api/messages/stream/status/`, { headers: auth() })).json()) as { connected_clients: number }).connected_clients;
     // Warm up (JIT, pools), then take the baseline.
@@ -269,6 +269,7 @@ describe('security', () => {
     await waitUntil(async () => (await connected()) === 0, 'every stream to be unregistered');
     await waitUntil(() => fds() <= fdBefore + 5, 'descriptors back to baseline', () => `${fds()} open, baseline ${fdBefore}`);
     const growth = rssBytes(relay.pid) - rssBefore;
+    t.diagnostic(`after ${cycles} cycles: descriptors ${fds()} (baseline ${fdBefore}), RSS growth ${(growth / 1048576).toFixed(1)} MiB`);
     assert.ok(growth < 64 * 1024 * 1024, `RSS grew by ${(growth / 1048576).toFixed(1)} MiB over ${cycles} cycles`);
     const metrics = await (await fetch(`${relay.url}/metrics`)).text();
     seen.push(metrics);

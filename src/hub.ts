@@ -5,6 +5,7 @@
 import type { SseClient } from './client.js';
 import type { RelayEvent } from './event.js';
 import { matches, type Filters } from './filter.js';
+import { AGENT_STATUS } from './message.js';
 import { encodeEvent, encodeHeartbeat } from './sse-frame.js';
 
 type IndexKey = 'runIds' | 'msgTypes' | 'namespaces' | 'agents';
@@ -126,7 +127,12 @@ export class Hub {
       client.send(frame, event.id, event.receivedAt);
       this.counters.delivered++;
     };
-    for (const client of this.unfiltered) deliver(client);
+    // Unfiltered clients take every event except agent_status: no per-client match needed.
+    if (event.msgType !== AGENT_STATUS && this.unfiltered.size > 0) {
+      frame ??= encodeEvent(event);
+      for (const client of this.unfiltered) client.send(frame, event.id, event.receivedAt);
+      this.counters.delivered += this.unfiltered.size;
+    }
     this.visit('runIds', event.runId, deliver);
     this.visit('msgTypes', event.msgType, deliver);
     this.visit('namespaces', event.namespace, deliver);

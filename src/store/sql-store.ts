@@ -26,6 +26,9 @@ import type {
 /** relay_state key: highest message id removed by retention. */
 const PRUNED_THROUGH = 'pruned_through_id';
 
+/** Subscribers updated per statement (5 parameters each). */
+const SUBSCRIBER_CHUNK = 500;
+
 /** Rows per INSERT statement: far below both dialects' bound-parameter limits. */
 const INSERT_CHUNK = 500;
 
@@ -343,21 +346,24 @@ export class SqlStore implements Store {
   }
 
   async updateSubscribers(updates: readonly SubscriberUpdate[]): Promise<void> {
-    if (updates.length === 0) return;
-    await this.db.transaction().execute(async (trx) => {
-      for (const u of updates) {
-        await trx
-          .updateTable('subscribers')
-          .set({
-            messages_sent: u.messagesSent,
-            messages_dropped: u.messagesDropped,
-            last_activity: u.lastActivity,
-            ...(u.disconnectedAt === null ? {} : { disconnected_at: u.disconnectedAt, is_active: 0 }),
-          })
-          .where('client_id', '=', u.clientId)
-          .execute();
-      }
-    });
+    // One UPDATE … FROM (VALUES …) per chunk, not one statement per client: a flush of
+    // thousands of clients must not hold the event loop (each statement costs a query build).
+    for (let start = 0; start < updates.length; start += SUBSCRIBER_CHUNK) {
+      const rows = updates
+        .slice(start, start + SUBSCRIBER_CHUNK)
+        .map((u) => sql`(${u.clientId}, cast(${u.messagesSent} as bigint), cast(${u.messagesDropped} as bigint), ${u.lastActivity}, cast(${u.disconnectedAt} as text))`);
+      // A CTE names the VALUES columns the same way in SQLite and PostgreSQL.
+      await sql`with v(id, sent, dropped, activity, disconnected) as (values ${sql.join(rows)})
+        update subscribers set
+          messages_sent = v.sent,
+          messages_dropped = v.dropped,
+          last_activity = v.activity,
+          disconnected_at = coalesce(v.disconnected, subscribers.disconnected_at),
+          is_active = case when v.disconnected is null then subscribers.is_active else 0 end
+        from v
+        where subscribers.client_id = v.id`.execute(this.db);
+      if (start + SUBSCRIBER_CHUNK < updates.length) await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   async listSubscribers(activeOnly: boolean, limit?: number): Promise<StoredSubscriber[]> {

@@ -21,3 +21,17 @@ export function backoffDelay(attempt: number, options: BackoffOptions = DEFAULT_
   const ceiling = Math.min(options.maxMs, options.initialMs * 2 ** exponent);
   return Math.floor(random() * ceiling);
 }
+
+/** Waits `ms`, or less if `signal` aborts first; never rejects. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}

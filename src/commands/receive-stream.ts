@@ -4,7 +4,7 @@
  * event is missed or repeated; a silent connection (no heartbeat within twice
  * the relay's interval) is treated as lost.
  */
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
 import { ExitError, EXIT_CODES } from './exit.js';
 import { describeGap, toReceivedEvent, type ReceivedEvent } from './format.js';
 import { displayUrl } from './relay-url.js';
@@ -312,15 +312,3 @@ export function describeFetchError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted || ms <= 0) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
-}

@@ -5,6 +5,7 @@
  */
 import { classifyText } from '../message.js';
 import type { Publisher } from './publisher.js';
+import { sleep } from './backoff.js';
 
 /** Sends allowed to await their receipt at once; more would only queue in the socket. */
 export const SEND_WINDOW = 100;
@@ -96,15 +97,5 @@ export class SendPipeline {
 
 /** Waits until `at` (ms since the epoch) or until `signal` aborts. */
 export function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
-  const ms = at - Date.now();
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
+  return sleep(at - Date.now(), signal);
 }

@@ -68,7 +68,9 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         .filter((m) => BigInt(m.id) < BigInt(beforeId))
         .map((m) => workflowEvent(m.id, m.fields, m.content, 0)),
   });
-  const redis = bus.kind === 'redis' ? (bus as RedisBus).redis : null;
+  const redisBus = bus.kind === 'redis' ? (bus as RedisBus) : null;
+  const redis = redisBus?.redis ?? null;
+  const keys = redisKeys(config.channelGroup);
   const hub = new Hub();
   // Metrics read the parts' own counters at scrape time (the parts exist by then).
   const metrics = createPrometheusMetrics({
@@ -79,7 +81,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
   });
   const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics }) : null;
   const listener = ingestor ? new StompListener(config.broker, log.child({ part: 'broker' }), (m) => ingestor.accept(m)) : null;
-  const lease = listener && redis ? new ListenerLease(redis, redisKeys(config.channelGroup).lease, processName, log.child({ part: 'lease' })) : null;
+  const lease = listener && redis ? new ListenerLease(redis, keys.lease, processName, log.child({ part: 'lease' })) : null;
   const retention = runsListener && config.retentionDays !== undefined ? new RetentionJob(store, config.retentionDays, log.child({ part: 'retention' })) : null;
   const subscribers = new SubscriberRecorder(store, log, processName, () => hub.clients());
   const snapshot = (): ProcessSnapshot => ({
@@ -89,8 +91,6 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     clients: clientRecords(hub, processName),
     broker: listener?.status() ?? null,
   });
-  const keys = redisKeys(config.channelGroup);
-  const redisBus = bus.kind === 'redis' ? (bus as RedisBus) : null;
   // HTTP publish reaches the one writer: here, or (web-only) the lease holder through Redis.
   const forwarder = redisBus && runsWeb ? new PublishForwarder(redisBus.redis, redisBus.openConnection('publish-replies'), { requests: keys.publishRequests, replies: keys.publishReplies(processName) }, processName) : null;
   const publishServer =

@@ -44,6 +44,8 @@ export interface RelayApp {
   stop(): Promise<void>;
 }
 
+/** Most stored events one stream-gap backfill reads (a longer outage leaves the rest to clients' replay). */
+const BACKFILL_MAX = 100_000;
 /** How long stop() lets the ingestor finish what it holds before disconnecting the broker. */
 const DRAIN_MS = 3000;
 /** Streams are closed at random moments within this window, so clients do not reconnect all at once. */
@@ -62,11 +64,14 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     group: config.channelGroup,
     processName,
     log: log.child({ part: 'bus' }),
-    // Fills what a trimmed stream lost: the store has every event the bus carried.
-    backfill: async (afterId, beforeId) =>
-      (await store.messagesAfter(afterId, 100_000))
-        .filter((m) => BigInt(m.id) < BigInt(beforeId))
-        .map((m) => workflowEvent(m.id, m.fields, m.content, 0)),
+    // Fills what a trimmed stream lost: the store has every event the bus carried. At most the
+    // ids strictly between the two can exist, so a mere hole in the id sequence reads nothing extra.
+    backfill: async (afterId, beforeId) => {
+      const between = Number(BigInt(beforeId) - BigInt(afterId) - 1n);
+      if (between <= 0) return [];
+      const rows = await store.messagesAfter(afterId, Math.min(between, BACKFILL_MAX));
+      return rows.filter((m) => BigInt(m.id) < BigInt(beforeId)).map((m) => workflowEvent(m.id, m.fields, m.content, 0));
+    },
   });
   const redisBus = bus.kind === 'redis' ? (bus as RedisBus) : null;
   const redis = redisBus?.redis ?? null;

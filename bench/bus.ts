@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { Bus } from '../src/bus/bus.js';
 import { MemoryBus } from '../src/bus/memory.js';
 import { RedisBus } from '../src/bus/redis.js';
-import type { RelayEvent } from '../src/event.js';
+import type { RelayEvent } from '../src/model/event.js';
 
 const EVENTS = Number(process.argv[2] ?? 100_000);
 const BATCH = 500; // the ingestor's largest commit

@@ -5,8 +5,8 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BrokerStatus } from './broker/stomp.js';
-import type { Hub } from './hub.js';
-import type { IngestCounters } from './ingest.js';
+import type { Hub } from './hub/hub.js';
+import type { IngestCounters } from './ingest/ingestor.js';
 
 /** What the relay reports while it runs. */
 export interface Metrics {

@@ -3,7 +3,7 @@
  * process. In-memory by default; Redis Streams when REDIS_URL is set.
  */
 import type { Logger } from 'pino';
-import type { RelayEvent } from '../event.js';
+import type { RelayEvent } from '../model/event.js';
 import type { Backfill } from './redis.js';
 
 /** Receives events in publish order, a batch at a time. */

@@ -1,5 +1,5 @@
 /** MemoryBus: a bus inside one process (the default; no cross-process fanout). */
-import type { RelayEvent } from '../event.js';
+import type { RelayEvent } from '../model/event.js';
 import type { Bus, BusHandler } from './bus.js';
 
 /** Delivers synchronously, in publish order, to the handlers of this process. */

@@ -7,9 +7,9 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { compareIds, type RelayEvent } from '../event.js';
+import { compareIds, type RelayEvent } from '../model/event.js';
 import type { Bus, BusHandler, BusHealth } from './bus.js';
-import { connectRedis, parseRedisUrl } from './redis-connect.js';
+import { connectRedis, parseRedisUrl } from '../cluster/redis.js';
 
 /** Entries kept in the stream (approximately): minutes of traffic at high rates. */
 const STREAM_MAXLEN = 100_000;

@@ -3,9 +3,9 @@
  * subscribers.
  */
 import type { FastifyInstance } from 'fastify';
-import type { SseClient } from '../client.js';
+import type { SseClient } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
-import { filtersToJson, parseFilters } from '../filter.js';
+import { filtersToJson, parseFilters } from '../model/filter.js';
 import type { StoredMessage } from '../store/store.js';
 import type { Authenticate, HttpDeps } from './server.js';
 

@@ -1,9 +1,9 @@
 /** Browser sign-in (SPEC §5): POST /api/auth/login, POST /api/auth/logout, GET /api/auth/session. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateKey } from '../auth.js';
+import { authenticateKey } from '../auth/tokens.js';
 import { AppError } from '../errors.js';
-import { DUMMY_HASH, verifyPassword } from '../passwords.js';
-import { createSession, endSession, SESSION_COOKIE } from '../sessions.js';
+import { DUMMY_HASH, verifyPassword } from '../auth/passwords.js';
+import { createSession, endSession, SESSION_COOKIE } from '../auth/sessions.js';
 import { LoginLimiter } from './login-limiter.js';
 import type { Authenticate, HttpDeps } from './server.js';
 import { originAllowed } from './web.js';

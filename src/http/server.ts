@@ -7,21 +7,21 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { authenticateKey, keyFromHeader, type Principal } from '../auth.js';
+import { authenticateKey, keyFromHeader, type Principal } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import type { Hub } from '../hub.js';
+import type { Hub } from '../hub/hub.js';
 import type { Metrics } from '../metrics.js';
 import { redactUrl } from '../log.js';
 import type { Store } from '../store/store.js';
-import type { SubscriberRecorder } from '../subscribers.js';
-import { SESSION_COOKIE, sessionPrincipal } from '../sessions.js';
+import type { SubscriberRecorder } from '../hub/subscribers.js';
+import { SESSION_COOKIE, sessionPrincipal } from '../auth/sessions.js';
 import { registerApiRoutes } from './api.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { registerBrowserSupport, registerWebPage } from './web.js';
 import { registerOpsRoutes } from './ops.js';
 import { registerStatusRoutes, type StatusSources } from './status.js';
-import { registerStreamRoutes } from './sse.js';
+import { registerStreamRoutes } from './stream.js';
 
 /** Everything the routes need. */
 export interface HttpDeps {

@@ -2,9 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { BrokerStatus } from '../broker/stomp.js';
 import type { BusHealth } from '../bus/bus.js';
-import type { ProcessSnapshot } from '../cluster-status.js';
-import { filtersToJson } from '../filter.js';
-import type { Hub } from '../hub.js';
+import type { ProcessSnapshot } from '../cluster/registry.js';
+import { filtersToJson } from '../model/filter.js';
+import type { Hub } from '../hub/hub.js';
 import type { Authenticate, HttpDeps } from './server.js';
 
 /** Live facts the status endpoint reports, read at request time. */

@@ -3,8 +3,8 @@
  * differences live in the migrations and in sqlite.ts / postgres.ts.
  */
 import { Migrator, sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
-import type { Filters } from '../filter.js';
-import { AGENT_STATUS } from '../message.js';
+import type { Filters } from '../model/filter.js';
+import { AGENT_STATUS } from '../model/message.js';
 import { migrationsFor } from './migrations/index.js';
 import type { Database, WorkflowMessagesTable, TokensTable, UsersTable } from './schema.js';
 import type {

@@ -3,8 +3,8 @@
  * SQLite and a PostgreSQL implementation sharing one Kysely query layer.
  */
 import type { DatabaseConfig } from '../config.js';
-import type { Filters } from '../filter.js';
-import type { HeartbeatFields, WorkflowFields } from '../message.js';
+import type { Filters } from '../model/filter.js';
+import type { HeartbeatFields, WorkflowFields } from '../model/message.js';
 
 /** SQL dialects the store speaks. */
 export type Dialect = 'sqlite' | 'postgres';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { hashPassword } from '../../src/passwords.js';
+import { hashPassword } from '../../src/auth/passwords.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
 import { freePort, openStoreOf, runCli, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { Bus } from '../../src/bus/bus.js';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { RedisBus, redisKeys, type Backfill } from '../../src/bus/redis.js';
-import type { RelayEvent } from '../../src/event.js';
+import type { RelayEvent } from '../../src/model/event.js';
 import { sharedRedisUrl } from '../helpers/redis.js';
 import { waitUntil } from '../helpers/relay.js';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { RetentionJob } from '../../src/retention.js';
+import { RetentionJob } from '../../src/store/retention.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { NewRejected, NewWorkflowMessage, Store } from '../../src/store/store.js';

@@ -1,8 +1,8 @@
 // The Store contract: one suite, run against every implementation (store-sqlite.test.ts, store-postgres.test.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NO_FILTERS, matches, parseFilters, type Filters } from '../../src/filter.js';
-import type { HeartbeatFields, WorkflowFields } from '../../src/message.js';
+import { NO_FILTERS, matches, parseFilters, type Filters } from '../../src/model/filter.js';
+import type { HeartbeatFields, WorkflowFields } from '../../src/model/message.js';
 import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, Store, StoredMessage } from '../../src/store/store.js';
 
 /** A store opened for the suite (fresh and empty, not yet migrated). */

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createToken } from '../../src/auth.js';
+import { createToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { createStore, type Store } from '../../src/store/store.js';
 

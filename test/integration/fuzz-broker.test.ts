@@ -16,7 +16,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { classifyBody, type Classified } from '../../src/message.js';
+import { classifyBody, type Classified } from '../../src/model/message.js';
 import type { StoredMessage, StoredRejected } from '../../src/store/store.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { generateFuzzBodies, POLLUTION_MARK, type FuzzCase } from '../helpers/fuzz-bodies.js';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { createToken } from '../../src/auth.js';
+import { createToken } from '../../src/auth/tokens.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startPrivateRedis, sharedRedisUrl, type PrivateRedis } from '../helpers/redis.js';

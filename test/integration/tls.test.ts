@@ -8,7 +8,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { hashPassword } from '../../src/passwords.js';
+import { hashPassword } from '../../src/auth/passwords.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { makeToken, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KEY_PREFIX_LENGTH, authenticateKey, createToken, generateKey, hashKey, keyFromHeader } from '../../src/auth.js';
+import { KEY_PREFIX_LENGTH, authenticateKey, createToken, generateKey, hashKey, keyFromHeader } from '../../src/auth/tokens.js';
 import { AppError } from '../../src/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
@@ -142,7 +142,7 @@ describe('createToken / authenticateKey (SQLite :memory:)', () => {
 describe('token expiry', () => {
   it('a token past its expiry no longer authenticates; one before it does', async () => {
     const { openSqliteStore } = await import('../../src/store/sqlite.js');
-    const { createToken: create, authenticateKey: authenticate } = await import('../../src/auth.js');
+    const { createToken: create, authenticateKey: authenticate } = await import('../../src/auth/tokens.js');
     const store = openSqliteStore(':memory:');
     await store.migrate();
     try {

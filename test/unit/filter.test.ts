@@ -12,8 +12,8 @@ import {
   type Filterable,
   type FilterParam,
   type Filters,
-} from '../../src/filter.js';
-import { AGENT_STATUS } from '../../src/message.js';
+} from '../../src/model/filter.js';
+import { AGENT_STATUS } from '../../src/model/message.js';
 
 const set = (...values: string[]) => new Set(values);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { joinFrames } from '../../src/frame-batch.js';
+import { joinFrames } from '../../src/hub/frame-batch.js';
 
 const frame = (text: string) => Buffer.from(text);
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SseClient, type ClientInfo } from '../../src/client.js';
-import { agentStatusEvent, workflowEvent, type RelayEvent } from '../../src/event.js';
-import { NO_FILTERS, parseFilters, type Filters } from '../../src/filter.js';
-import { Hub } from '../../src/hub.js';
-import { encodeControl, encodeEvent } from '../../src/sse-frame.js';
+import { SseClient, type ClientInfo } from '../../src/hub/sse-client.js';
+import { agentStatusEvent, workflowEvent, type RelayEvent } from '../../src/model/event.js';
+import { NO_FILTERS, parseFilters, type Filters } from '../../src/model/filter.js';
+import { Hub } from '../../src/hub/hub.js';
+import { encodeControl, encodeEvent } from '../../src/hub/sse-frame.js';
 import { FakeSocket, nextTurn } from '../helpers/fake-socket.js';
 
 function makeClient(filters: Filters = NO_FILTERS, options: { username?: string; queueSize?: number } = {}) {

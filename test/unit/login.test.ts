@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LoginLimiter } from '../../src/http/login-limiter.js';
-import { DUMMY_HASH, hashPassword, verifyPassword } from '../../src/passwords.js';
+import { DUMMY_HASH, hashPassword, verifyPassword } from '../../src/auth/passwords.js';
 
 describe('passwords', () => {
   it('hashes with scrypt and a fresh salt; verifies only the right password', async () => {

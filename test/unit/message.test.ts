@@ -12,7 +12,7 @@ import {
   type Classified,
   type RejectReason,
   type WorkflowFields,
-} from '../../src/message.js';
+} from '../../src/model/message.js';
 import { bigBody, readBadBodies, readHeartbeatFixtures, readWorkflowFixtures } from '../helpers/fixtures.js';
 
 /** SPEC default size limit (MESSAGE_MAX_BYTES). */

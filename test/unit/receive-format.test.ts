@@ -1,7 +1,7 @@
 // How `swf-relay receive` prints events: --json lines and readable (colourised) lines.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeGap, formatHuman, formatJson, toReceivedEvent } from '../../src/commands/format.js';
+import { describeGap, formatHuman, formatJson, toReceivedEvent } from '../../src/cli/receive/format.js';
 
 /** A received event; `id` null = an event without `id:` (agent_status). */
 const event = (data: unknown, name = 'stf_gen', id: string | null = '1042') =>

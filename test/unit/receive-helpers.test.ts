@@ -4,10 +4,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { backoffDelay } from '../../src/commands/backoff.js';
-import { ExitError, EXIT_CODES } from '../../src/commands/exit.js';
-import { displayUrl, streamUrl, withFilters } from '../../src/commands/relay-url.js';
-import { checkStateWritable, loadState, saveState } from '../../src/commands/state-file.js';
+import { backoffDelay } from '../../src/cli/backoff.js';
+import { ExitError, EXIT_CODES } from '../../src/cli/exit.js';
+import { displayUrl, streamUrl, withFilters } from '../../src/cli/receive/relay-url.js';
+import { checkStateWritable, loadState, saveState } from '../../src/cli/receive/state-file.js';
 
 const isUsage = (err: unknown) => err instanceof ExitError && err.exitCode === EXIT_CODES.usage;
 

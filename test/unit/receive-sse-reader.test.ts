@@ -1,7 +1,7 @@
 // SseParser / readSse of `swf-relay receive`: the HTML spec's event-stream rules under any chunking.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readSse, SseLineTooLongError, SseParser, type SseMessage } from '../../src/commands/sse-reader.js';
+import { readSse, SseLineTooLongError, SseParser, type SseMessage } from '../../src/cli/receive/sse-reader.js';
 import { parseSse } from '../helpers/sse-client.js';
 
 const STREAM = [

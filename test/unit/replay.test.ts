@@ -1,13 +1,13 @@
 // Replay on reconnect (src/replay.ts) against a real SQLite store, the Hub, and an SseClient over a controllable socket.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { SseClient } from '../../src/client.js';
-import { agentStatusEvent, workflowEvent, type RelayEvent } from '../../src/event.js';
-import { NO_FILTERS, parseFilters, type Filters } from '../../src/filter.js';
-import { Hub } from '../../src/hub.js';
-import type { WorkflowFields } from '../../src/message.js';
-import { replay, type Gap } from '../../src/replay.js';
-import { encodeControl, encodeEvent } from '../../src/sse-frame.js';
+import { SseClient } from '../../src/hub/sse-client.js';
+import { agentStatusEvent, workflowEvent, type RelayEvent } from '../../src/model/event.js';
+import { NO_FILTERS, parseFilters, type Filters } from '../../src/model/filter.js';
+import { Hub } from '../../src/hub/hub.js';
+import type { WorkflowFields } from '../../src/model/message.js';
+import { replay, type Gap } from '../../src/hub/replay.js';
+import { encodeControl, encodeEvent } from '../../src/hub/sse-frame.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
 import type { Store } from '../../src/store/store.js';

@@ -2,11 +2,11 @@
 // generated and simulated messages, and the send pipeline against a fake publisher.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Publisher } from '../../src/commands/publisher.js';
-import { testMessage } from '../../src/commands/send.js';
-import { SendPipeline } from '../../src/commands/send-pipeline.js';
-import { agentHeartbeats, agentsOf, executionIdAt, runTimeline, stfFilename } from '../../src/commands/simulate.js';
-import { classifyText } from '../../src/message.js';
+import type { Publisher } from '../../src/cli/send/stomp-producer.js';
+import { testMessage } from '../../src/cli/send/send.js';
+import { SendPipeline } from '../../src/cli/send/pipeline.js';
+import { agentHeartbeats, agentsOf, executionIdAt, runTimeline, stfFilename } from '../../src/cli/send/workflow-simulator.js';
+import { classifyText } from '../../src/model/message.js';
 
 const OPTIONS = { namespace: 'swf-demo', filesPerRun: 6, stfIntervalMs: 100 };
 

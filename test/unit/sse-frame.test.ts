@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RelayEvent } from '../../src/event.js';
-import { agentStatusEvent, workflowEvent } from '../../src/event.js';
-import { RETRY_MS, encodeControl, encodeEvent, encodeHeartbeat, encodeRetry } from '../../src/sse-frame.js';
+import type { RelayEvent } from '../../src/model/event.js';
+import { agentStatusEvent, workflowEvent } from '../../src/model/event.js';
+import { RETRY_MS, encodeControl, encodeEvent, encodeHeartbeat, encodeRetry } from '../../src/hub/sse-frame.js';
 
 const text = (b: Buffer) => b.toString('utf8');
 

@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DEFAULT_BACKOFF } from './backoff.js';
-import { ExitError, EXIT_CODES, signalExitCode } from './exit.js';
+import { DEFAULT_BACKOFF } from '../backoff.js';
+import { ExitError, EXIT_CODES, signalExitCode } from '../exit.js';
 import { formatHuman, formatJson } from './format.js';
-import { commaList, intAtLeast, secondsAsMs } from './options.js';
-import { receiveEvents } from './receive-stream.js';
+import { commaList, intAtLeast, secondsAsMs } from '../options.js';
+import { receiveEvents } from './stream.js';
 import { DEFAULT_RELAY_URL, streamUrl, withFilters } from './relay-url.js';
 import { checkStateWritable, loadState } from './state-file.js';
 

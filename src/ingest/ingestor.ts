@@ -6,13 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { BrokerMessage } from './broker/stomp.js';
-import type { Bus } from './bus/bus.js';
-import { AppError } from './errors.js';
-import { agentStatusEvent, workflowEvent, type RelayEvent } from './event.js';
-import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from './message.js';
-import type { Metrics } from './metrics.js';
-import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, Store } from './store/store.js';
+import type { BrokerMessage } from '../broker/stomp.js';
+import type { Bus } from '../bus/bus.js';
+import { AppError } from '../errors.js';
+import { agentStatusEvent, workflowEvent, type RelayEvent } from '../model/event.js';
+import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from '../model/message.js';
+import type { Metrics } from '../metrics.js';
+import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, Store } from '../store/store.js';
 
 /** Most messages committed in one transaction. */
 const MAX_BATCH = 500;

@@ -1,5 +1,5 @@
 /** Which URL `receive` opens: the relay's stream path, default base, filters. Pure. */
-import { ExitError, EXIT_CODES } from './exit.js';
+import { ExitError, EXIT_CODES } from '../exit.js';
 
 /** The stream endpoint's path (SPEC §3). */
 export const STREAM_PATH = 'api/messages/stream/';

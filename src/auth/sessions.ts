@@ -4,8 +4,8 @@
  * A new id on every login (no fixation); logout and expiry end it.
  */
 import { randomBytes } from 'node:crypto';
-import { hashKey, type Principal } from './auth.js';
-import type { Store } from './store/store.js';
+import { hashKey, type Principal } from './tokens.js';
+import type { Store } from '../store/store.js';
 
 /** Name of the session cookie. */
 export const SESSION_COOKIE = 'swf_relay_session';

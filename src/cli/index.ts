@@ -3,17 +3,17 @@
  * process.exit; errors become one clear line on stderr and a non-zero exit.
  */
 import { Command, CommanderError } from 'commander';
-import { createApp, type Role } from './app.js';
-import { createToken } from './auth.js';
-import { ExitError } from './commands/exit.js';
-import { registerReceive } from './commands/receive.js';
-import { registerSend } from './commands/send.js';
-import { ConfigError, loadConfig, readDotEnv, type Config } from './config.js';
-import { AppError } from './errors.js';
-import { createLogger } from './log.js';
-import { hashPassword } from './passwords.js';
+import { createApp, type Role } from '../app/app.js';
+import { createToken } from '../auth/tokens.js';
+import { ExitError } from './exit.js';
+import { registerReceive } from './receive/receive.js';
+import { registerSend } from './send/send.js';
+import { ConfigError, loadConfig, readDotEnv, type Config } from '../config.js';
+import { AppError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { hashPassword } from '../auth/passwords.js';
 import { promptPassword, readFirstLine } from './prompt.js';
-import { createStore, type Store } from './store/store.js';
+import { createStore, type Store } from '../store/store.js';
 import { isWorker, runWorkerPrimary } from './workers.js';
 
 /** Exit codes: 0 ok, 1 failure, 2 bad configuration or usage. */

@@ -1,5 +1,5 @@
 /** Progress of a long `send` on a terminal: one line on stderr, rewritten in place, shown once a run lasts over a second. */
-import type { SendPipeline } from './send-pipeline.js';
+import type { SendPipeline } from './pipeline.js';
 
 /** A running progress line; stop() erases it. */
 export interface Progress {

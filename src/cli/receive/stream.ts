@@ -4,8 +4,8 @@
  * event is missed or repeated; a silent connection (no heartbeat within twice
  * the relay's interval) is treated as lost.
  */
-import { backoffDelay, sleep, type BackoffOptions } from './backoff.js';
-import { ExitError, EXIT_CODES } from './exit.js';
+import { backoffDelay, sleep, type BackoffOptions } from '../backoff.js';
+import { ExitError, EXIT_CODES } from '../exit.js';
 import { describeGap, toReceivedEvent, type ReceivedEvent } from './format.js';
 import { displayUrl } from './relay-url.js';
 import { readSse, SseParser, type SseMessage } from './sse-reader.js';

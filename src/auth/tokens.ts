@@ -4,8 +4,8 @@
  * compared in constant time.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AppError } from './errors.js';
-import type { Store, StoredToken } from './store/store.js';
+import { AppError } from '../errors.js';
+import type { Store, StoredToken } from '../store/store.js';
 
 /** Characters of the key stored in clear to find its row; the rest is only hashed. */
 export const KEY_PREFIX_LENGTH = 8;

@@ -1,11 +1,11 @@
 /** `GET /api/messages/stream/`: the SSE stream (SPEC §3). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { SseClient } from '../client.js';
+import { SseClient } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
-import { parseFilters } from '../filter.js';
-import { replay } from '../replay.js';
+import { parseFilters } from '../model/filter.js';
+import { replay } from '../hub/replay.js';
 import { ConnectLimiter } from './connect-limiter.js';
-import { encodeControl, encodeRetry } from '../sse-frame.js';
+import { encodeControl, encodeRetry } from '../hub/sse-frame.js';
 import type { Authenticate, HttpDeps } from './server.js';
 
 /** Response headers of every stream (the old relay's, plus no proxy buffering). */

@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ExitError, EXIT_CODES } from './exit.js';
+import { ExitError, EXIT_CODES } from '../exit.js';
 
 /** What the file holds; `last_event_id` is the only key read back. */
 export interface StateFileContent {

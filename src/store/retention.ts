@@ -4,7 +4,7 @@
  * shares the store) is never held up for long.
  */
 import type { Logger } from 'pino';
-import type { Store } from './store/store.js';
+import type { Store } from './store.js';
 
 /** Rows deleted per transaction. */
 const BATCH = 5000;

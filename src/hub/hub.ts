@@ -2,10 +2,10 @@
  * Hub: this process's SSE clients, indexed by their filters so that an event
  * costs work only for the clients it can match; fanout and heartbeats.
  */
-import type { SseClient } from './client.js';
-import type { RelayEvent } from './event.js';
-import { matches, type Filters } from './filter.js';
-import { AGENT_STATUS } from './message.js';
+import type { SseClient } from './sse-client.js';
+import type { RelayEvent } from '../model/event.js';
+import { matches, type Filters } from '../model/filter.js';
+import { AGENT_STATUS } from '../model/message.js';
 import { encodeEvent, encodeHeartbeat } from './sse-frame.js';
 
 type IndexKey = 'runIds' | 'msgTypes' | 'namespaces' | 'agents';

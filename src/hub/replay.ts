@@ -4,11 +4,11 @@
  * duplicate. The client joins the hub before the store is read (live events
  * are held back meanwhile), and the handover skips ids already replayed.
  */
-import type { SseClient } from './client.js';
-import { compareIds, nextId, workflowEvent } from './event.js';
-import type { Filters } from './filter.js';
+import type { SseClient } from './sse-client.js';
+import { compareIds, nextId, workflowEvent } from '../model/event.js';
+import type { Filters } from '../model/filter.js';
 import { encodeControl, encodeEvent } from './sse-frame.js';
-import type { Store } from './store/store.js';
+import type { Store } from '../store/store.js';
 
 /** Stored messages read per query while replaying. */
 const PAGE_SIZE = 500;

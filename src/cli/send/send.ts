@@ -7,14 +7,14 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import type { Config } from '../config.js';
-import { brokerAddress } from '../broker/socket.js';
-import { ExitError, EXIT_CODES, signalExitCode } from './exit.js';
-import { intAtLeast, positiveRate, secondsAsMs } from './options.js';
-import { connectPublisher, type Publisher } from './publisher.js';
-import { startProgress } from './send-progress.js';
-import { SendPipeline, sleepUntil, type PipelineCounts } from './send-pipeline.js';
-import { runSimulation } from './send-simulate.js';
+import type { Config } from '../../config.js';
+import { brokerAddress } from '../../broker/socket.js';
+import { ExitError, EXIT_CODES, signalExitCode } from '../exit.js';
+import { intAtLeast, positiveRate, secondsAsMs } from '../options.js';
+import { connectPublisher, type Publisher } from './stomp-producer.js';
+import { startProgress } from './progress.js';
+import { SendPipeline, sleepUntil, type PipelineCounts } from './pipeline.js';
+import { runSimulation } from './simulate-command.js';
 
 interface SendFlags {
   file?: string;

@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
-import { compareIds } from './event.js';
+import { compareIds } from '../model/event.js';
 import { joinFrames } from './frame-batch.js';
-import type { Filters } from './filter.js';
-import { noopMetrics, type Metrics } from './metrics.js';
+import type { Filters } from '../model/filter.js';
+import { noopMetrics, type Metrics } from '../metrics.js';
 import { encodeControl } from './sse-frame.js';
 
 /** Why a stream was closed; also a metrics label. */

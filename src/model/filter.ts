@@ -1,7 +1,7 @@
 /**
  * Stream filters (SPEC §3): parse query parameters, match events. Pure.
  */
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 import { AGENT_STATUS, CONTROL_CHARS } from './message.js';
 
 /** The four filter query parameters, in the order the old relay listed them. */

@@ -3,9 +3,9 @@
  * paces to a rate, keeps a bounded number of sends awaiting their receipt,
  * and counts what was confirmed, failed or refused.
  */
-import { classifyText } from '../message.js';
-import type { Publisher } from './publisher.js';
-import { sleep } from './backoff.js';
+import { classifyText } from '../../model/message.js';
+import type { Publisher } from './stomp-producer.js';
+import { sleep } from '../backoff.js';
 
 /** Sends allowed to await their receipt at once; more would only queue in the socket. */
 export const SEND_WINDOW = 100;

@@ -2,7 +2,7 @@
  * SSE wire format (SPEC §3). Every function returns the bytes of one frame,
  * ready to write; callers encode once and share the Buffer among clients.
  */
-import type { RelayEvent } from './event.js';
+import type { RelayEvent } from '../model/event.js';
 
 /** Client reconnection delay announced in the first frame, ms. */
 export const RETRY_MS = 3000;

@@ -3,11 +3,11 @@
  * other, plus agent heartbeats, until the signal or `runs` runs. A lost broker
  * connection abandons the current run and reconnects with backoff.
  */
-import { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
-import { ExitError, EXIT_CODES } from './exit.js';
-import type { Publisher } from './publisher.js';
-import { SendPipeline, sleepUntil, type PipelineCounts, type PipelineOptions } from './send-pipeline.js';
-import { agentHeartbeats, executionIdAt, firstRunIdAt, runTimeline, type SimulationOptions } from './simulate.js';
+import { backoffDelay, DEFAULT_BACKOFF } from '../backoff.js';
+import { ExitError, EXIT_CODES } from '../exit.js';
+import type { Publisher } from './stomp-producer.js';
+import { SendPipeline, sleepUntil, type PipelineCounts, type PipelineOptions } from './pipeline.js';
+import { agentHeartbeats, executionIdAt, firstRunIdAt, runTimeline, type SimulationOptions } from './workflow-simulator.js';
 
 /** What runSimulation needs. */
 export interface SimulationRun {

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client, type StompHeaders } from '@stomp/stompjs';
-import type { BrokerConfig } from '../config.js';
-import { brokerAddress, openBrokerSocket } from '../broker/socket.js';
-import { ExitError, EXIT_CODES } from './exit.js';
+import type { BrokerConfig } from '../../config.js';
+import { brokerAddress, openBrokerSocket } from '../../broker/socket.js';
+import { ExitError, EXIT_CODES } from '../exit.js';
 
 /** A connected producer. */
 export interface Publisher {

@@ -3,9 +3,9 @@
  * connection) up to date with batched writes, never one per delivered event.
  */
 import type { Logger } from 'pino';
-import type { SseClient } from './client.js';
-import { filtersToJson } from './filter.js';
-import type { Store, SubscriberUpdate } from './store/store.js';
+import type { SseClient } from './sse-client.js';
+import { filtersToJson } from '../model/filter.js';
+import type { Store, SubscriberUpdate } from '../store/store.js';
 
 /** Default seconds between counter flushes. */
 export const SUBSCRIBER_FLUSH_MS = 5000;

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import type { Bus } from '../src/bus/bus.js';
 import { MemoryBus } from '../src/bus/memory.js';
 import { RedisBus } from '../src/bus/redis.js';
+import { createRedisConnections, redisKeys, type RedisConnections } from '../src/cluster/redis.js';
 import type { RelayEvent } from '../src/model/event.js';
 
 const EVENTS = Number(process.argv[2] ?? 100_000);
@@ -30,10 +31,15 @@ async function commandCounts(redis: Redis): Promise<Map<string, number>> {
 
 async function run(kind: 'memory' | 'redis'): Promise<Record<string, unknown>> {
   const group = `bench-${randomUUID()}`;
+  const connections: RedisConnections[] = [];
   const buses: Bus[] =
     kind === 'memory'
       ? [new MemoryBus()]
-      : Array.from({ length: READERS + 1 }, (_, n) => new RedisBus({ url: REDIS_URL, group, processName: `bench-${n}`, log: silent, backfill: async () => [] }));
+      : Array.from({ length: READERS + 1 }, (_, n) => {
+          const redis = createRedisConnections(REDIS_URL, `bench-${n}`);
+          connections.push(redis);
+          return new RedisBus({ redis, stream: redisKeys(group).stream, log: silent, backfill: async () => [] });
+        });
   const publisher = buses[0]!;
   const readers = kind === 'memory' ? buses : buses.slice(1);
   let received = 0;
@@ -63,6 +69,7 @@ async function run(kind: 'memory' | 'redis'): Promise<Record<string, unknown>> {
     stats.disconnect();
   }
   for (const bus of buses) await bus.close();
+  for (const redis of connections) redis.close();
   return result;
 }
 

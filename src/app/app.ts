@@ -1,30 +1,35 @@
 /**
- * createApp(config, role): wires store, bus, hub, ingestor, listener and HTTP
- * into one relay process. `all` runs listener and web (swf-relay start),
- * `listener` only ingests (swf-relay listen), `web` only serves clients
- * (swf-relay serve). Nothing runs on import or construction; start() runs it.
+ * createApp(config, role): wires the stages of one relay process — broker →
+ * ingest → store → bus → hub → http — and the cluster parts beside them.
+ * Wiring only: every decision lives in the part it belongs to. `all` runs
+ * listener and web (swf-relay start), `listener` only ingests (swf-relay
+ * listen), `web` only serves clients (swf-relay serve). Nothing runs on
+ * import or construction; start() runs it.
  */
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ListenerLease } from '../cluster/lease.js';
 import { StompListener } from '../broker/stomp.js';
-import { createBus, type Bus } from '../bus/bus.js';
-import { PublishForwarder, PublishServer } from '../cluster/publish-rpc.js';
-import { redisKeys, type RedisBus } from '../bus/redis.js';
+import type { Bus } from '../bus/bus.js';
+import { openBus } from '../bus/index.js';
+import { ListenerLease } from '../cluster/lease.js';
+import { PublishForwarder, PublishServer, publishRoute } from '../cluster/publish-rpc.js';
+import { createRedisConnections, redisKeys } from '../cluster/redis.js';
 import { ClusterRegistry, type ProcessSnapshot } from '../cluster/registry.js';
 import type { Config } from '../config.js';
-import { workflowEvent } from '../model/event.js';
 import { buildHttpServer } from '../http/server.js';
-import { clientRecords } from '../http/status.js';
+import { clientRecords } from '../hub/client-records.js';
 import { Hub } from '../hub/hub.js';
+import { encodeControl } from '../hub/sse-frame.js';
+import { SubscriberRecorder } from '../hub/subscribers.js';
 import { Ingestor } from '../ingest/ingestor.js';
 import { createLogger } from '../log.js';
-import { createPrometheusMetrics } from '../metrics.js';
+import { storeBackfill } from '../store/backfill.js';
+import { openStore } from '../store/index.js';
 import { RetentionJob } from '../store/retention.js';
-import { encodeControl } from '../hub/sse-frame.js';
-import { createStore, type Store } from '../store/store.js';
-import { SubscriberRecorder } from '../hub/subscribers.js';
+import type { Store } from '../store/store.js';
+import { createPrometheusMetrics } from './prometheus.js';
 
 /** Which parts a process runs. */
 export type Role = 'all' | 'listener' | 'web';
@@ -44,8 +49,6 @@ export interface RelayApp {
   stop(): Promise<void>;
 }
 
-/** Most stored events one stream-gap backfill reads (a longer outage leaves the rest to clients' replay). */
-const BACKFILL_MAX = 100_000;
 /** How long stop() lets the ingestor finish what it holds before disconnecting the broker. */
 const DRAIN_MS = 3000;
 /** Streams are closed at random moments within this window, so clients do not reconnect all at once. */
@@ -58,35 +61,24 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
   const runsWeb = role !== 'listener';
   const log = options.log ?? createLogger(config.logLevel);
   const processName = `${hostname()}:${process.pid}`;
-  const store = await createStore(config.database);
-  const bus = await createBus({
-    redisUrl: config.redisUrl,
-    group: config.channelGroup,
-    processName,
-    log: log.child({ part: 'bus' }),
-    // Fills what a trimmed stream lost: the store has every event the bus carried. At most the
-    // ids strictly between the two can exist, so a mere hole in the id sequence reads nothing extra.
-    backfill: async (afterId, beforeId) => {
-      const between = Number(BigInt(beforeId) - BigInt(afterId) - 1n);
-      if (between <= 0) return [];
-      const rows = await store.messagesAfter(afterId, Math.min(between, BACKFILL_MAX));
-      return rows.filter((m) => BigInt(m.id) < BigInt(beforeId)).map((m) => workflowEvent(m.id, m.fields, m.content, 0));
-    },
-  });
-  const redisBus = bus.kind === 'redis' ? (bus as RedisBus) : null;
-  const redis = redisBus?.redis ?? null;
+
+  // (3) store and (4) bus; Redis, when configured, also carries the cluster parts.
+  const store = await openStore(config.database);
+  const redis = config.redisUrl !== undefined ? createRedisConnections(config.redisUrl, processName) : null;
   const keys = redisKeys(config.channelGroup);
+  const bus = await openBus({ redis, stream: keys.stream, log: log.child({ part: 'bus' }), backfill: storeBackfill(store) });
+  // (5) the hub; metrics read the parts' own counters at scrape time (the parts exist by then).
   const hub = new Hub();
-  // Metrics read the parts' own counters at scrape time (the parts exist by then).
   const metrics = createPrometheusMetrics({
     processName,
     hub,
     ingest: runsListener ? () => ingestor!.counters : null,
     broker: runsListener ? () => listener!.status() : null,
   });
+  // (1) broker → (2) ingest: the one writer, run only while holding the lease when there is one.
   const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics }) : null;
-  const listener = ingestor ? new StompListener(config.broker, log.child({ part: 'broker' }), (m) => ingestor.accept(m)) : null;
-  const lease = listener && redis ? new ListenerLease(redis, keys.lease, processName, log.child({ part: 'lease' })) : null;
+  const listener = ingestor ? new StompListener(config.broker, log.child({ part: 'broker' }), ingestor) : null;
+  const lease = listener && redis ? new ListenerLease(redis.commands, keys.lease, processName, log.child({ part: 'lease' })) : null;
   const retention = runsListener && config.retentionDays !== undefined ? new RetentionJob(store, config.retentionDays, log.child({ part: 'retention' })) : null;
   const subscribers = new SubscriberRecorder(store, log, processName, () => hub.clients());
   const snapshot = (): ProcessSnapshot => ({
@@ -96,11 +88,12 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     clients: clientRecords(hub, processName),
     broker: listener?.status() ?? null,
   });
-  // HTTP publish reaches the one writer: here, or (web-only) the lease holder through Redis.
-  const forwarder = redisBus && runsWeb ? new PublishForwarder(redisBus.redis, redisBus.openConnection('publish-replies'), { requests: keys.publishRequests, replies: keys.publishReplies(processName) }, processName) : null;
-  const publishServer =
-    redisBus && ingestor ? new PublishServer(redisBus.redis, redisBus.openConnection('publish-requests', true), keys.publishRequests, (body, who) => ingestor.submit(body, who), log) : null;
-  const registry = redis ? new ClusterRegistry(redis, keys, processName, snapshot, () => hub.userCounts(), log) : null;
+  const forwarder =
+    redis && runsWeb ? new PublishForwarder(redis.commands, redis.open('publish-replies'), { requests: keys.publishRequests, replies: keys.publishReplies(processName) }, processName) : null;
+  const submit = ingestor ? (body: Buffer, who: string) => ingestor.submit(body, who) : null;
+  const publishServer = redis && submit ? new PublishServer(redis.commands, redis.open('publish-requests', true), keys.publishRequests, submit, log) : null;
+  const registry = redis ? new ClusterRegistry(redis.commands, keys, processName, snapshot, () => hub.userCounts(), log) : null;
+  // (6) http
   const http = runsWeb
     ? buildHttpServer({
         config,
@@ -109,11 +102,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         log,
         subscribers,
         processName,
-        // Only the lease holder writes; a standby (or web-only) process forwards to it.
-        publish:
-          ingestor || forwarder
-            ? (body, who) => (ingestor && (!lease || lease.held) ? ingestor.submit(body, who) : forwarder!.forward(body, who))
-            : null,
+        publish: publishRoute(submit, lease ? () => lease.held : null, forwarder),
         metrics,
         remoteStreamsOf: (username) => registry?.remoteStreamsOf(username) ?? 0,
         status: {
@@ -124,18 +113,17 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         },
       })
     : null;
-  let unsubscribe: (() => void) | undefined;
-
-  /** Consumes while holding the lease (if any); on losing it, stops and waits to win it again. */
-  const runListener = async () => {
-    if (!listener) return;
-    if (lease && !(await lease.acquire())) return;
-    listener.start();
-    publishServer?.start();
-    lease?.keep(() => {
-      void Promise.all([listener.pause(), publishServer?.stop()]).then(() => runListener());
-    });
+  /** The listener and the publish server run together: both are the one writer's intake. */
+  const intake = listener && {
+    start() {
+      listener.start();
+      publishServer?.start();
+    },
+    async pause() {
+      await Promise.all([listener.pause(), publishServer?.stop()]);
+    },
   };
+  let unfollow: (() => void) | undefined;
 
   return {
     role,
@@ -150,23 +138,25 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
       if (applied.length > 0) log.info({ applied }, 'migrations applied');
       let url = '';
       if (http) {
-        unsubscribe = bus.subscribe((events) => hub.dispatch(events));
+        unfollow = hub.follow(bus);
         url = await http.listen({ host: config.http.host, port: config.http.port });
         hub.startHeartbeats(config.sse.heartbeatSeconds);
         subscribers.start();
       }
       registry?.start();
       retention?.start();
-      if (listener) {
-        if (lease) listener.standby();
-        void runListener();
+      if (intake) {
+        if (lease) {
+          listener!.standby();
+          void lease.hold(intake);
+        } else intake.start();
       }
       log.info({ url, role, store: store.dialect, bus: bus.kind, destination: config.broker.destination }, 'swf-relay started');
       return url;
     },
     async stop() {
       hub.closing = true;
-      if (ingestor) await Promise.race([ingestor.idle(), new Promise((r) => setTimeout(r, DRAIN_MS))]);
+      if (ingestor) await Promise.race([ingestor.idle(), delay(DRAIN_MS)]);
       await listener?.stop();
       await publishServer?.stop();
       await ingestor?.stop();
@@ -177,9 +167,10 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
       await retention?.stop();
       await registry?.stop();
       await http?.close();
-      unsubscribe?.();
+      unfollow?.();
       await forwarder?.close();
       await bus.close();
+      redis?.close();
       await store.close();
       log.info('swf-relay stopped');
     },

@@ -5,13 +5,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hashKey, type Principal } from './tokens.js';
-import type { Store } from '../store/store.js';
+import type { IdentityStore } from '../store/store.js';
 
 /** Name of the session cookie. */
 export const SESSION_COOKIE = 'swf_relay_session';
 
 /** Starts a session for `userId`; returns the cookie value and when it expires. */
-export async function createSession(store: Store, userId: string, ttlMs: number): Promise<{ id: string; expiresAt: Date }> {
+export async function createSession(store: IdentityStore, userId: string, ttlMs: number): Promise<{ id: string; expiresAt: Date }> {
   const id = randomBytes(32).toString('base64url');
   const expiresAt = new Date(Date.now() + ttlMs);
   await store.insertSession({ idHash: hashKey(id), userId, expiresAt: expiresAt.toISOString() });
@@ -19,7 +19,7 @@ export async function createSession(store: Store, userId: string, ttlMs: number)
 }
 
 /** The principal of a live session cookie, or null (unknown, expired, revoked, or inactive user). */
-export async function sessionPrincipal(store: Store, cookie: string | undefined): Promise<Principal | null> {
+export async function sessionPrincipal(store: IdentityStore, cookie: string | undefined): Promise<Principal | null> {
   if (!cookie || cookie.length > 100) return null;
   const session = await store.findSession(hashKey(cookie));
   if (!session || session.revokedAt !== null || !session.userActive || Date.parse(session.expiresAt) <= Date.now()) return null;
@@ -27,6 +27,6 @@ export async function sessionPrincipal(store: Store, cookie: string | undefined)
 }
 
 /** Ends the session of a cookie (no-op for an unknown one). */
-export async function endSession(store: Store, cookie: string | undefined): Promise<void> {
+export async function endSession(store: IdentityStore, cookie: string | undefined): Promise<void> {
   if (cookie) await store.revokeSession(hashKey(cookie));
 }

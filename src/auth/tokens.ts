@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.js';
-import type { Store, StoredToken } from '../store/store.js';
+import type { IdentityStore, StoredToken } from '../store/store.js';
 
 /** Characters of the key stored in clear to find its row; the rest is only hashed. */
 export const KEY_PREFIX_LENGTH = 8;
@@ -33,7 +33,7 @@ export function hashKey(key: string): string {
 
 /** Creates a token for `username` and returns its key (shown once). */
 export async function createToken(
-  store: Store,
+  store: IdentityStore,
   username: string,
   options: { createUser?: boolean; name?: string | null; canPublish?: boolean; expiresAt?: Date | null } = {},
 ): Promise<{ key: string; token: StoredToken }> {
@@ -62,7 +62,7 @@ export function keyFromHeader(header: string | undefined): string | null {
 }
 
 /** Resolves a key to its principal, or throws 401. */
-export async function authenticateKey(store: Store, key: string | null): Promise<Principal> {
+export async function authenticateKey(store: IdentityStore, key: string | null): Promise<Principal> {
   if (key === null) throw new AppError('NOT_AUTHENTICATED', 'Authentication credentials were not provided.');
   const token = key.length > KEY_PREFIX_LENGTH ? await store.findTokenByPrefix(key.slice(0, KEY_PREFIX_LENGTH)) : undefined;
   const expected = Buffer.from(token?.keyHash ?? hashKey('no such token'), 'hex');

@@ -4,22 +4,12 @@
  * message individually when the ingestion pipeline says it is safe.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client, ReconnectionTimeMode, type IMessage, type StompHeaders } from '@stomp/stompjs';
 import type { Logger } from 'pino';
 import type { BrokerConfig } from '../config.js';
+import type { InboundSink } from '../model/inbound.js';
 import { brokerAddress, openBrokerSocket } from './socket.js';
-
-/** One message as the ingestion pipeline sees it. */
-export interface BrokerMessage {
-  /** Raw body bytes, exactly as published. */
-  readonly body: Uint8Array;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly destination: string;
-  /** The broker's message-id, unique per message and kept on redelivery. */
-  readonly messageId: string;
-  /** Acknowledges it to the broker; safe to call after the connection dropped (then it is redelivered). */
-  ack(): void;
-}
 
 /** Connection state, for status and readiness. */
 export type BrokerState = 'standby' | 'connecting' | 'connected' | 'disconnected' | 'stopped';
@@ -52,7 +42,8 @@ export class StompListener {
   constructor(
     private readonly config: BrokerConfig,
     private readonly log: Logger,
-    private readonly onMessage: (message: BrokerMessage) => void,
+    /** Receives every message; acknowledging is its call (the ingestor acks after commit). */
+    private readonly sink: InboundSink,
   ) {
     this.client = new Client({
       webSocketFactory: () => openBrokerSocket(config),
@@ -69,7 +60,7 @@ export class StompListener {
       this.state = 'connecting';
       if (this.failedAttempts > 0) {
         const base = Math.min(RECONNECT_INITIAL_MS * 2 ** this.failedAttempts, config.reconnectMaxMs);
-        await sleep(Math.random() * RECONNECT_JITTER * base);
+        await delay(Math.random() * RECONNECT_JITTER * base);
       }
     };
     this.client.onConnect = () => this.subscribe();
@@ -157,7 +148,7 @@ export class StompListener {
 
   private deliver(message: IMessage): void {
     const headers = { ...message.headers } as Record<string, string>;
-    this.onMessage({
+    this.sink.accept({
       body: message.binaryBody,
       headers,
       destination: headers.destination ?? this.config.destination,
@@ -183,8 +174,4 @@ export class StompListener {
   private where(): string {
     return brokerAddress(this.config);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -2,9 +2,7 @@
  * Bus: carries relayed events from the one writer (the listener) to every web
  * process. In-memory by default; Redis Streams when REDIS_URL is set.
  */
-import type { Logger } from 'pino';
 import type { RelayEvent } from '../model/event.js';
-import type { Backfill } from './redis.js';
 
 /** Receives events in publish order, a batch at a time. */
 export type BusHandler = (events: readonly RelayEvent[]) => void;
@@ -29,21 +27,5 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** What createBus needs besides the URL (used by the Redis bus). */
-export interface BusOptions {
-  readonly redisUrl: string | undefined;
-  readonly group: string;
-  readonly processName: string;
-  readonly log: Logger;
-  readonly backfill: Backfill;
-}
-
-/** Opens the bus the configuration names: Redis when REDIS_URL is set, else in-memory. */
-export async function createBus(options: BusOptions): Promise<Bus> {
-  if (options.redisUrl !== undefined) {
-    const { RedisBus } = await import('./redis.js');
-    return new RedisBus({ ...options, url: options.redisUrl });
-  }
-  const { MemoryBus } = await import('./memory.js');
-  return new MemoryBus();
-}
+/** Reads stored events with id in (afterId, beforeId), in id order: fills what a bus lost (a trimmed Redis stream). */
+export type Backfill = (afterId: string, beforeId: string) => Promise<RelayEvent[]>;

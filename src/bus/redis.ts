@@ -5,11 +5,11 @@
  * with the number of clients. After an outage a reader resumes from the last
  * stream id it saw; what the trim removed meanwhile it reads from the store.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { compareIds, type RelayEvent } from '../model/event.js';
-import type { Bus, BusHandler, BusHealth } from './bus.js';
-import { connectRedis, parseRedisUrl } from '../cluster/redis.js';
+import type { Backfill, Bus, BusHandler, BusHealth } from './bus.js';
 
 /** Entries kept in the stream (approximately): minutes of traffic at high rates. */
 const STREAM_MAXLEN = 100_000;
@@ -22,41 +22,28 @@ const STALL_MS = 3 * BLOCK_MS;
 /** …and this long, its connection is dropped and reopened (a half-open socket after a failover never errors). */
 const RECONNECT_STALLED_MS = 5 * BLOCK_MS;
 
-/** Reads stored events with id in (afterId, beforeId), in id order: fills what the stream trim removed. */
-export type Backfill = (afterId: string, beforeId: string) => Promise<RelayEvent[]>;
+/** The Redis connections the bus uses: the shared command connection, and a way to open its blocking reader. */
+export interface RedisSource {
+  readonly commands: Redis | Cluster;
+  open(role: string, blocking?: boolean): Redis | Cluster;
+}
 
 /** Options of RedisBus. */
 export interface RedisBusOptions {
-  readonly url: string;
-  /** SSE_CHANNEL_GROUP: names the stream and every other key. */
-  readonly group: string;
-  readonly processName: string;
+  readonly redis: RedisSource;
+  /** The stream's key (cluster/redis.ts redisKeys(group).stream). */
+  readonly stream: string;
   readonly log: Logger;
   readonly backfill: Backfill;
-}
-
-/** Key names; the `{group}` hash tag keeps them in one Cluster slot. */
-export function redisKeys(group: string) {
-  const tag = `{swf-relay:${group}}`;
-  return {
-    stream: `${tag}:events`,
-    lease: `${tag}:listener-lease`,
-    processes: `${tag}:processes`,
-    process: (name: string) => `${tag}:process:${name}`,
-    users: (name: string) => `${tag}:users:${name}`,
-    publishRequests: `${tag}:publish-requests`,
-    publishReplies: (name: string) => `${tag}:publish-replies:${name}`,
-  };
 }
 
 /** The bus over Redis Streams. */
 export class RedisBus implements Bus {
   readonly kind = 'redis';
-  /** Commands (XADD, status keys). */
-  readonly redis: Redis | Cluster;
+  /** Commands (XADD); owned by whoever opened it, not closed here. */
+  private readonly redis: Redis | Cluster;
   private reader: Redis | Cluster | undefined;
   private readonly handlers = new Set<BusHandler>();
-  private readonly keys: ReturnType<typeof redisKeys>;
   /** Last stream entry read; set to the stream's tail when the reader starts (clients start live). */
   private lastStreamId = '0-0';
   private lastEventId: string | null = null;
@@ -66,26 +53,17 @@ export class RedisBus implements Bus {
   private loop: Promise<void> | undefined;
 
   constructor(private readonly options: RedisBusOptions) {
-    this.keys = redisKeys(options.group);
-    this.redis = connectRedis(parseRedisUrl(options.url), { name: `swf-relay:${options.processName}` });
-    this.redis.on('error', () => {}); // reported through health() and retried by ioredis
+    this.redis = options.redis.commands;
   }
 
   async publish(events: readonly RelayEvent[]): Promise<void> {
     if (events.length === 0) return;
     // One transaction per batch: a failed publish is retried whole, never half-applied.
     const tx = this.redis.multi();
-    for (const event of events) tx.xadd(this.keys.stream, 'MAXLEN', '~', STREAM_MAXLEN, '*', ...encode(event));
+    for (const event of events) tx.xadd(this.options.stream, 'MAXLEN', '~', STREAM_MAXLEN, '*', ...encode(event));
     const results = await tx.exec();
     const failed = results?.find(([err]) => err !== null);
     if (!results || failed) throw failed?.[0] ?? new Error('Redis transaction aborted');
-  }
-
-  /** Another connection to the same Redis (e.g. for blocking or subscriber-mode commands). */
-  openConnection(role: string, blocking = false): Redis | Cluster {
-    const client = connectRedis(parseRedisUrl(this.options.url), { name: `swf-relay:${this.options.processName}:${role}`, blocking });
-    client.on('error', () => {});
-    return client;
   }
 
   subscribe(handler: BusHandler): () => void {
@@ -106,12 +84,10 @@ export class RedisBus implements Bus {
     this.closed = true;
     this.reader?.disconnect();
     await this.loop?.catch(() => {});
-    this.redis.disconnect();
   }
 
   private async readLoop(): Promise<void> {
-    const reader = connectRedis(parseRedisUrl(this.options.url), { name: `swf-relay:${this.options.processName}:reader`, blocking: true });
-    reader.on('error', () => {});
+    const reader = this.options.redis.open('reader', true);
     this.reader = reader;
     this.lastReadAt = Date.now();
     const watchdog = setInterval(() => {
@@ -128,12 +104,12 @@ export class RedisBus implements Bus {
         started = true;
       } catch (err) {
         this.readError = (err as Error).message;
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await delay(500);
       }
     }
     while (!this.closed) {
       try {
-        const reply = (await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.keys.stream, this.lastStreamId)) as
+        const reply = (await reader.xread('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.options.stream, this.lastStreamId)) as
           | [string, [string, string[]][]][]
           | null;
         this.lastReadAt = Date.now();
@@ -146,7 +122,7 @@ export class RedisBus implements Bus {
         if (this.closed) break;
         this.readError = (err as Error).message;
         this.options.log.warn({ err: this.readError, lastStreamId: this.lastStreamId }, 'bus read failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await delay(500);
       }
     }
     clearInterval(watchdog);
@@ -171,7 +147,7 @@ export class RedisBus implements Bus {
 
   /** The id of the newest stream entry, or "0-0" for an empty stream. */
   private async currentStreamTail(): Promise<string> {
-    const last = (await this.redis.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const last = (await this.redis.xrevrange(this.options.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
     return last[0]?.[0] ?? '0-0';
   }
 }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 /** Reconnect delays for the client commands: capped exponential backoff with full jitter. Pure. */
 
 /** Shape of the backoff. */
@@ -23,15 +24,7 @@ export function backoffDelay(attempt: number, options: BackoffOptions = DEFAULT_
 }
 
 /** Waits `ms`, or less if `signal` aborts first; never rejects. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted || ms <= 0) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
+export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || ms <= 0) return;
+  await delay(ms, undefined, { signal }).catch(() => {}); // an abort ends the wait early, it is not an error
 }

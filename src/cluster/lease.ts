@@ -17,6 +17,14 @@ if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
+/** What runs only while the lease is held (the broker listener and the publish server). */
+export interface LeasedWork {
+  /** Starts consuming; called each time the lease is won. */
+  start(): void;
+  /** Stops consuming and waits in standby; called when the lease is lost. */
+  pause(): Promise<void>;
+}
+
 /** One process's claim on the listener role. */
 export class ListenerLease {
   private renewTimer: NodeJS.Timeout | undefined;
@@ -73,6 +81,15 @@ export class ListenerLease {
       }
     }, this.ttlMs / 3);
     this.renewTimer.unref();
+  }
+
+  /** Runs `work` while this process holds the lease: waits to win it, starts, and on losing it pauses and waits again. */
+  async hold(work: LeasedWork): Promise<void> {
+    if (!(await this.acquire())) return;
+    work.start();
+    this.keep(() => {
+      void work.pause().then(() => this.hold(work));
+    });
   }
 
   /** Stops renewing and gives the lease up, so a standby takes over at once. */

@@ -28,11 +28,6 @@ interface PublishReply {
   error?: { code: ErrorCode; message: string; extra: Record<string, unknown> };
 }
 
-/** Keys the RPC uses. */
-export function publishKeys(tag: string, processName: string) {
-  return { requests: `${tag}:publish-requests`, replies: `${tag}:publish-replies:${processName}` };
-}
-
 /** The web side: forwards a body and waits for the listener's answer. */
 export class PublishForwarder {
   private readonly pending = new Map<string, { resolve: (id: string | null) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
@@ -133,4 +128,17 @@ export class PublishServer {
     }
     await this.redis.publish(request.replyTo, JSON.stringify(reply)).catch(() => {});
   }
+}
+
+/** Publishes a body through the one writer and resolves with its new id (null: a duplicate). */
+export type Publish = (body: Buffer, publisher: string) => Promise<string | null>;
+
+/**
+ * Where an HTTP-published body goes: to this process's ingestor while it holds
+ * the lease (or when there is no lease: one process), else through Redis to the
+ * holder. Null when this process can reach no writer at all.
+ */
+export function publishRoute(local: Publish | null, holdsLease: (() => boolean) | null, forwarder: PublishForwarder | null): Publish | null {
+  if (local === null && forwarder === null) return null;
+  return (body, publisher) => (local !== null && (holdsLease === null || holdsLease()) ? local(body, publisher) : forwarder!.forward(body, publisher));
 }

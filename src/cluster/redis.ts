@@ -51,3 +51,49 @@ export function connectRedis(target: RedisTarget, options: { name: string; block
   }
   return new Cluster(target.nodes, { redisOptions: { ...common, password: target.password, ...(tls ? { tls } : {}) } });
 }
+
+/** Key names of one channel group (SSE_CHANNEL_GROUP); the `{…}` hash tag keeps them in one Cluster slot. */
+export function redisKeys(group: string) {
+  const tag = `{swf-relay:${group}}`;
+  return {
+    stream: `${tag}:events`,
+    lease: `${tag}:listener-lease`,
+    processes: `${tag}:processes`,
+    process: (name: string) => `${tag}:process:${name}`,
+    users: (name: string) => `${tag}:users:${name}`,
+    publishRequests: `${tag}:publish-requests`,
+    publishReplies: (name: string) => `${tag}:publish-replies:${name}`,
+  };
+}
+
+/** The key names redisKeys() returns. */
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/** One process's Redis connections: a shared one for commands, and dedicated ones for blocking or subscriber-mode reads. */
+export interface RedisConnections {
+  /** Commands of the bus, lease, registry and publish RPC. */
+  readonly commands: Redis | Cluster;
+  /** Opens another connection named `<process>:<role>` (it is closed by close()). */
+  open(role: string, blocking?: boolean): Redis | Cluster;
+  /** Disconnects every connection opened here. */
+  close(): void;
+}
+
+/** Connects to REDIS_URL as process `processName` (the name shows in CLIENT LIST). */
+export function createRedisConnections(url: string, processName: string): RedisConnections {
+  const target = parseRedisUrl(url);
+  const opened: (Redis | Cluster)[] = [];
+  const open = (role: string | null, blocking = false) => {
+    const client = connectRedis(target, { name: role === null ? `swf-relay:${processName}` : `swf-relay:${processName}:${role}`, blocking });
+    client.on('error', () => {}); // reported through health/readiness and retried by ioredis
+    opened.push(client);
+    return client;
+  };
+  return {
+    commands: open(null),
+    open: (role, blocking) => open(role, blocking),
+    close: () => {
+      for (const client of opened) client.disconnect();
+    },
+  };
+}

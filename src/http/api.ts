@@ -7,7 +7,8 @@ import type { SseClient } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
 import { filtersToJson, parseFilters } from '../model/filter.js';
 import type { StoredMessage } from '../store/store.js';
-import type { Authenticate, HttpDeps } from './server.js';
+import type { Authenticate, HttpDeps } from './deps.js';
+import { isEventId } from '../model/event.js';
 
 /** Most rows one history or subscribers page returns. */
 export const MAX_PAGE = 1000;
@@ -134,7 +135,7 @@ function single(query: Record<string, unknown>, name: string): string | undefine
 function idParam(query: Record<string, unknown>, name: string): string | undefined {
   const value = single(query, name);
   if (value === undefined) return undefined;
-  if (!/^\d{1,18}$/.test(value)) throw new AppError('BAD_REQUEST', `${name} must be a message id (digits)`, { param: name });
+  if (!isEventId(value)) throw new AppError('BAD_REQUEST', `${name} must be a message id (digits)`, { param: name });
   return String(BigInt(value));
 }
 

@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { DUMMY_HASH, verifyPassword } from '../auth/passwords.js';
 import { createSession, endSession, SESSION_COOKIE } from '../auth/sessions.js';
 import { LoginLimiter } from './login-limiter.js';
-import type { Authenticate, HttpDeps } from './server.js';
+import type { Authenticate, HttpDeps } from './deps.js';
 import { originAllowed } from './web.js';
 
 /** Registers the sign-in routes. */

@@ -1,6 +1,6 @@
 /** Operations endpoints: /metrics, /healthz (alive), /readyz (store, bus and broker usable). */
 import type { FastifyInstance } from 'fastify';
-import type { HttpDeps } from './server.js';
+import type { HttpDeps } from './deps.js';
 
 /** How long a readiness check may take before it counts as failed. */
 const CHECK_TIMEOUT_MS = 2000;

@@ -5,43 +5,18 @@
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
-import { authenticateKey, keyFromHeader, type Principal } from '../auth/tokens.js';
-import type { Config } from '../config.js';
-import { AppError } from '../errors.js';
-import type { Hub } from '../hub/hub.js';
-import type { Metrics } from '../metrics.js';
-import { redactUrl } from '../log.js';
-import type { Store } from '../store/store.js';
-import type { SubscriberRecorder } from '../hub/subscribers.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { SESSION_COOKIE, sessionPrincipal } from '../auth/sessions.js';
+import { authenticateKey, keyFromHeader } from '../auth/tokens.js';
+import { AppError } from '../errors.js';
+import { redactUrl } from '../log.js';
 import { registerApiRoutes } from './api.js';
 import { registerAuthRoutes } from './auth-routes.js';
-import { registerBrowserSupport, registerWebPage } from './web.js';
+import type { Authenticate, HttpDeps } from './deps.js';
 import { registerOpsRoutes } from './ops.js';
-import { registerStatusRoutes, type StatusSources } from './status.js';
+import { registerStatusRoutes } from './status.js';
 import { registerStreamRoutes } from './stream.js';
-
-/** Everything the routes need. */
-export interface HttpDeps {
-  readonly config: Config;
-  readonly store: Store;
-  readonly hub: Hub;
-  readonly log: Logger;
-  readonly subscribers: SubscriberRecorder;
-  /** Hands an HTTP-published body to the one writer (here, or through Redis); null when there is none to reach. */
-  readonly publish: ((body: Buffer, publisher: string) => Promise<string | null>) | null;
-  readonly metrics: Metrics;
-  /** Streams a user has open in other relay processes (0 without Redis). */
-  readonly remoteStreamsOf: (username: string) => number;
-  readonly status: StatusSources;
-  /** Name of this process in status output (`host:pid`). */
-  readonly processName: string;
-}
-
-/** Resolves the caller of a request, or throws 401. */
-export type Authenticate = (request: FastifyRequest) => Promise<Principal>;
+import { registerBrowserSupport, registerWebPage } from './web.js';
 
 /** Builds the app; nothing listens until the caller calls `listen`. */
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {

@@ -1,37 +1,6 @@
 /** `GET /api/messages/stream/status/`: who is connected across all processes, and the state of broker and bus. */
 import type { FastifyInstance } from 'fastify';
-import type { BrokerStatus } from '../broker/stomp.js';
-import type { BusHealth } from '../bus/bus.js';
-import type { ProcessSnapshot } from '../cluster/registry.js';
-import { filtersToJson } from '../model/filter.js';
-import type { Hub } from '../hub/hub.js';
-import type { Authenticate, HttpDeps } from './server.js';
-
-/** Live facts the status endpoint reports, read at request time. */
-export interface StatusSources {
-  /** Broker connection, or null in a process that runs no listener. */
-  broker(): BrokerStatus | null;
-  bus(): BusHealth & { kind: string };
-  /** ISO time of the last message the listener received, or null. */
-  lastMessageAt(): Promise<string | null>;
-  /** Snapshots of every relay process (just this one without Redis). */
-  processes(): Promise<ProcessSnapshot[]>;
-}
-
-/** This process's clients as the status endpoint lists them. */
-export function clientRecords(hub: Hub, processName: string): Record<string, unknown>[] {
-  return [...hub.clients()].map((c) => ({
-    client_id: c.id,
-    user: c.info.username,
-    remote_addr: c.info.remoteAddress,
-    connected_at: c.connectedAt.toISOString(),
-    filters: filtersToJson(c.info.filters),
-    events_sent: c.sent,
-    events_dropped: c.dropped,
-    queue_depth: c.queueDepth,
-    process: processName,
-  }));
-}
+import type { Authenticate, HttpDeps } from './deps.js';
 
 /** Registers the status route. */
 export function registerStatusRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {

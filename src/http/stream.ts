@@ -6,7 +6,8 @@ import { parseFilters } from '../model/filter.js';
 import { replay } from '../hub/replay.js';
 import { ConnectLimiter } from './connect-limiter.js';
 import { encodeControl, encodeRetry } from '../hub/sse-frame.js';
-import type { Authenticate, HttpDeps } from './server.js';
+import type { Authenticate, HttpDeps } from './deps.js';
+import { isEventId } from '../model/event.js';
 
 /** Response headers of every stream (the old relay's, plus no proxy buffering). */
 export const STREAM_HEADERS = {
@@ -90,7 +91,7 @@ export function readLastEventId(request: FastifyRequest): string | null {
   const raw = typeof header === 'string' && header.trim() !== '' ? header : typeof query === 'string' && query.trim() !== '' ? query : null;
   if (raw === null) return null;
   const value = raw.trim();
-  if (!/^\d{1,18}$/.test(value)) {
+  if (!isEventId(value)) {
     throw new AppError('BAD_LAST_EVENT_ID', 'Last-Event-ID (or last_event_id) must be a decimal event id.', { param: 'last_event_id' });
   }
   return String(BigInt(value));

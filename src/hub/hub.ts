@@ -2,6 +2,7 @@
  * Hub: this process's SSE clients, indexed by their filters so that an event
  * costs work only for the clients it can match; fanout and heartbeats.
  */
+import type { Bus } from '../bus/bus.js';
 import type { SseClient } from './sse-client.js';
 import type { RelayEvent } from '../model/event.js';
 import { matches, type Filters } from '../model/filter.js';
@@ -108,6 +109,11 @@ export class Hub {
       bucket?.delete(client);
       if (bucket?.size === 0) this.index[key].delete(value);
     }
+  }
+
+  /** Follows `bus`: every batch published on it is dispatched to this hub's clients. Returns the unsubscribe function. */
+  follow(bus: Pick<Bus, 'subscribe'>): () => void {
+    return bus.subscribe((events) => this.dispatch(events));
   }
 
   /** Delivers events, in order, to every client whose filters match. Never throws. */

@@ -5,10 +5,10 @@
  * are held back meanwhile), and the handover skips ids already replayed.
  */
 import type { SseClient } from './sse-client.js';
-import { compareIds, nextId, workflowEvent } from '../model/event.js';
+import { compareIds, nextId, storedEvent } from '../model/event.js';
 import type { Filters } from '../model/filter.js';
 import { encodeControl, encodeEvent } from './sse-frame.js';
-import type { Store } from '../store/store.js';
+import type { MessageStore } from '../store/store.js';
 
 /** Stored messages read per query while replaying. */
 const PAGE_SIZE = 500;
@@ -26,7 +26,7 @@ export interface Gap {
 
 /** Options of replay(). */
 export interface ReplayOptions {
-  readonly store: Store;
+  readonly store: MessageStore;
   readonly filters: Filters;
   /** The client's Last-Event-ID. */
   readonly afterId: string;
@@ -77,7 +77,7 @@ export async function replay(client: SseClient, options: ReplayOptions): Promise
       const page = await store.messagesAfter(cursor, PAGE_SIZE, filters);
       if (page.length > 0) {
         // One write per page: replay speed is bounded by the store, not by syscalls.
-        const frames = Buffer.concat(page.map((row) => encodeEvent(workflowEvent(row.id, row.fields, row.content, 0))));
+        const frames = Buffer.concat(page.map((row) => encodeEvent(storedEvent(row))));
         if (!(await client.writeReplayed(frames, page.length))) return result;
         result.replayed += page.length;
         cursor = page.at(-1)!.id;

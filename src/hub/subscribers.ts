@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { SseClient } from './sse-client.js';
 import { filtersToJson } from '../model/filter.js';
-import type { Store, SubscriberUpdate } from '../store/store.js';
+import type { SubscriberStore, SubscriberUpdate } from '../store/store.js';
 
 /** Default seconds between counter flushes. */
 export const SUBSCRIBER_FLUSH_MS = 5000;
@@ -17,7 +17,7 @@ export class SubscriberRecorder {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: SubscriberStore,
     private readonly log: Logger,
     private readonly processName: string,
     private readonly liveClients: () => Iterable<SseClient>,

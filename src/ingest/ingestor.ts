@@ -5,14 +5,15 @@
  * acknowledges them to the broker.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { BrokerMessage } from '../broker/stomp.js';
 import type { Bus } from '../bus/bus.js';
 import { AppError } from '../errors.js';
 import { agentStatusEvent, workflowEvent, type RelayEvent } from '../model/event.js';
 import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from '../model/message.js';
 import type { Metrics } from '../metrics.js';
-import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, Store } from '../store/store.js';
+import type { InboundMessage, InboundSink } from '../model/inbound.js';
+import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, MessageStore } from '../store/store.js';
 
 /** Most messages committed in one transaction. */
 const MAX_BATCH = 500;
@@ -33,9 +34,9 @@ export interface IngestCounters {
 
 /** A message on its way through, with what became of it. */
 type Item =
-  | { kind: 'workflow'; message: BrokerMessage; row: NewWorkflowMessage; receivedAt: number; settle?: Settle }
-  | { kind: 'heartbeat'; message: BrokerMessage; row: AgentHeartbeat; content: string; fields: Extract<Classified, { kind: 'heartbeat' }>['fields']; receivedAt: number }
-  | { kind: 'rejected'; message: BrokerMessage; row: NewRejected };
+  | { kind: 'workflow'; message: InboundMessage; row: NewWorkflowMessage; receivedAt: number; settle?: Settle }
+  | { kind: 'heartbeat'; message: InboundMessage; row: AgentHeartbeat; content: string; fields: Extract<Classified, { kind: 'heartbeat' }>['fields']; receivedAt: number }
+  | { kind: 'rejected'; message: InboundMessage; row: NewRejected };
 
 /** How an HTTP publisher learns the outcome: the new id (null when it was a duplicate), or an error. */
 interface Settle {
@@ -50,7 +51,7 @@ export const HTTP_QUEUE_NAME = 'http';
 
 /** Options of createIngestor. */
 export interface IngestorOptions {
-  readonly store: Store;
+  readonly store: MessageStore;
   readonly bus: Bus;
   readonly log: Logger;
   /** Largest accepted body, bytes. */
@@ -59,7 +60,7 @@ export interface IngestorOptions {
 }
 
 /** The one writer of the store (SPEC §3: ids are committed in id order). */
-export class Ingestor {
+export class Ingestor implements InboundSink {
   readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heartbeats: 0, rejected: {}, commits: 0, commitFailures: 0 };
   /** ISO time of the last message received, or null. */
   lastMessageAt: string | null = null;
@@ -71,7 +72,7 @@ export class Ingestor {
   constructor(private readonly options: IngestorOptions) {}
 
   /** Takes one broker message; it is acknowledged once committed and published. */
-  accept(message: BrokerMessage): void {
+  accept(message: InboundMessage): void {
     this.counters.received++;
     const receivedAt = Date.now();
     this.lastMessageAt = new Date(receivedAt).toISOString();
@@ -93,7 +94,7 @@ export class Ingestor {
     this.counters.received++;
     const receivedAt = Date.now();
     const messageId = `http:${randomUUID()}`;
-    const message: BrokerMessage = { body, headers: { 'message-id': messageId, 'published-by': publisher }, destination: HTTP_QUEUE_NAME, messageId, ack: () => {} };
+    const message: InboundMessage = { body, headers: { 'message-id': messageId, 'published-by': publisher }, destination: HTTP_QUEUE_NAME, messageId, ack: () => {} };
     return new Promise((resolve, reject) => {
       const item = this.toItem(message, classified, receivedAt);
       if (item.kind === 'workflow') item.settle = { resolve, reject };
@@ -226,13 +227,13 @@ export class Ingestor {
         this.counters.commitFailures++;
         this.options.log.error({ err, retryInMs: delay }, `ingestion ${what} failed; retrying (messages stay unacknowledged)`);
         if (this.stopping) return undefined;
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await sleep(delay);
         if (this.stopping) return undefined;
       }
     }
   }
 
-  private toItem(message: BrokerMessage, classified: Classified, receivedAt: number): Item {
+  private toItem(message: InboundMessage, classified: Classified, receivedAt: number): Item {
     const receipt = { queueName: message.destination, receivedAt };
     const sentAt = new Date(receivedAt).toISOString();
     try {
@@ -253,7 +254,7 @@ export class Ingestor {
     return this.rejectedItem(message, classified.reason, classified.detail, sentAt);
   }
 
-  private rejectedItem(message: BrokerMessage, reason: RejectReason, detail: string, receivedAt: string): Item {
+  private rejectedItem(message: InboundMessage, reason: RejectReason, detail: string, receivedAt: string): Item {
     const { body } = message;
     return {
       kind: 'rejected',

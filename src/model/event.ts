@@ -32,6 +32,11 @@ export function workflowEvent(id: string, fields: WorkflowFields, data: string, 
   };
 }
 
+/** The event of a message read back from the store (replay, backfill): same frame as live, no receipt time. */
+export function storedEvent(row: { readonly id: string; readonly fields: WorkflowFields; readonly content: string }): RelayEvent {
+  return workflowEvent(row.id, row.fields, row.content, 0);
+}
+
 /** The `agent_status` event of a heartbeat. */
 export function agentStatusEvent(fields: HeartbeatFields, data: string, receivedAt: number): RelayEvent {
   return {
@@ -50,6 +55,11 @@ export function agentStatusEvent(fields: HeartbeatFields, data: string, received
 /** Orders two decimal event ids numerically without BigInt: negative, 0 or positive. */
 export function compareIds(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** True when `value` is a well-formed event id: 1–18 decimal digits (fits a signed 64-bit integer). */
+export function isEventId(value: string): boolean {
+  return /^\d{1,18}$/.test(value);
 }
 
 /** The decimal id after `id` ("41" → "42"). */

@@ -4,7 +4,7 @@
  * shares the store) is never held up for long.
  */
 import type { Logger } from 'pino';
-import type { Store } from './store.js';
+import type { RetentionStore } from './store.js';
 
 /** Rows deleted per transaction. */
 const BATCH = 5000;
@@ -17,7 +17,7 @@ export class RetentionJob {
   private running: Promise<unknown> | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: RetentionStore,
     private readonly days: number,
     private readonly log: Logger,
   ) {}

@@ -22,6 +22,7 @@ import type {
   SubscriberOpen,
   SubscriberUpdate,
 } from './store.js';
+import { isEventId } from '../model/event.js';
 
 /** relay_state key: highest message id removed by retention. */
 const PRUNED_THROUGH = 'pruned_through_id';
@@ -317,7 +318,7 @@ export class SqlStore implements Store {
       .where((eb) => {
         const byPrefix = eb('key_prefix', '=', idOrPrefix);
         // Only numbers that fit a bigint can be ids (PostgreSQL refuses larger ones outright).
-        return /^\d{1,18}$/.test(idOrPrefix) ? eb.or([byPrefix, eb('id', '=', idOrPrefix)]) : byPrefix;
+        return isEventId(idOrPrefix) ? eb.or([byPrefix, eb('id', '=', idOrPrefix)]) : byPrefix;
       })
       .where('revoked_at', 'is', null)
       .executeTakeFirst();

@@ -1,8 +1,9 @@
 /**
- * Store: everything the relay persists (SPEC §8), behind one interface with a
- * SQLite and a PostgreSQL implementation sharing one Kysely query layer.
+ * Store: everything the relay persists (SPEC §8), as interfaces by role
+ * (messages, retention, identity, subscribers) that one Store implements over
+ * SQLite or PostgreSQL with one Kysely query layer (sql-store.ts). Parts take
+ * the narrowest role they need; openStore() is in index.ts.
  */
-import type { DatabaseConfig } from '../config.js';
 import type { Filters } from '../model/filter.js';
 import type { HeartbeatFields, WorkflowFields } from '../model/message.js';
 
@@ -160,11 +161,8 @@ export interface StoredSubscriber extends SubscriberOpen {
   readonly messagesDropped: number;
 }
 
-/** Persistence of the relay. All methods are safe to call concurrently. */
-export interface Store {
-  readonly dialect: Dialect;
-  /** Applies pending migrations; returns the names applied now (empty when up to date). */
-  migrate(): Promise<string[]>;
+/** Workflow messages, heartbeats and rejected bodies: ingestion writes them, replay and history read them. */
+export interface MessageStore {
   /**
    * Writes one batch in one transaction. Returns, for each `batch.messages[i]`,
    * its new id, or null when its broker message-id was already stored (or repeats within the batch).
@@ -183,19 +181,26 @@ export interface Store {
   prunedThrough(): Promise<string>;
   /** History: matching messages in the query's order and bounds. */
   listMessages(query: HistoryQuery): Promise<StoredMessage[]>;
-  /**
-   * Retention: deletes up to `batch` of the oldest messages received before
-   * `cutoff` (ISO-8601), records the highest id removed, and returns how many it removed.
-   */
-  pruneMessages(cutoff: string, batch: number): Promise<number>;
-  /** Retention: deletes up to `batch` rejected bodies received before `cutoff`; returns how many. */
-  pruneRejected(cutoff: string, batch: number): Promise<number>;
   /** Time of the newest stored message, or null. */
   lastMessageAt(): Promise<string | null>;
   /** Newest rejected bodies first. */
   listRejected(limit: number): Promise<StoredRejected[]>;
   listAgents(): Promise<StoredAgent[]>;
+}
 
+/** Retention: removes what is older than RETENTION_DAYS, in bounded batches. */
+export interface RetentionStore {
+  /**
+   * Deletes up to `batch` of the oldest messages received before
+   * `cutoff` (ISO-8601), records the highest id removed, and returns how many it removed.
+   */
+  pruneMessages(cutoff: string, batch: number): Promise<number>;
+  /** Deletes up to `batch` rejected bodies received before `cutoff`; returns how many. */
+  pruneRejected(cutoff: string, batch: number): Promise<number>;
+}
+
+/** Identity: users, their tokens and browser sessions (secrets only as hashes). */
+export interface IdentityStore {
   /** Creates a user (no password) and returns it; throws if the name is taken. */
   createUser(username: string): Promise<StoredUser>;
   findUser(username: string): Promise<StoredUser | undefined>;
@@ -210,24 +215,23 @@ export interface Store {
   listTokens(): Promise<StoredToken[]>;
   /** Marks a token revoked by id or key prefix; false when none matched or it was already revoked. */
   revokeToken(idOrPrefix: string): Promise<boolean>;
+}
 
+/** SSE subscribers: one row per connection, counters flushed in batches. */
+export interface SubscriberStore {
   openSubscriber(subscriber: SubscriberOpen): Promise<void>;
   /** Applies many counter updates in one transaction. */
   updateSubscribers(updates: readonly SubscriberUpdate[]): Promise<void>;
   /** Newest connections first; at most `limit` (default: all). */
   listSubscribers(activeOnly: boolean, limit?: number): Promise<StoredSubscriber[]>;
+}
 
+/** Persistence of the relay: every role over one database. All methods are safe to call concurrently. */
+export interface Store extends MessageStore, RetentionStore, IdentityStore, SubscriberStore {
+  readonly dialect: Dialect;
+  /** Applies pending migrations; returns the names applied now (empty when up to date). */
+  migrate(): Promise<string[]>;
   /** A trivial query, for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Opens the store the configuration names (it does not migrate). */
-export async function createStore(database: DatabaseConfig): Promise<Store> {
-  if (database.kind === 'sqlite') {
-    const { openSqliteStore } = await import('./sqlite.js');
-    return openSqliteStore(database.path);
-  }
-  const { openPostgresStore } = await import('./postgres.js');
-  return openPostgresStore(database.url);
 }

@@ -7,7 +7,8 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
-import { createStore, type Store } from '../../src/store/store.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/store.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -53,7 +54,7 @@ export async function runCli(args: string[], env: Record<string, string>, input?
 
 /** Opens the store a relay env points at (migrated), for assertions and set-up. */
 export async function openStoreOf(env: Record<string, string>): Promise<Store> {
-  const store = await createStore(loadConfig(env).database);
+  const store = await openStore(loadConfig(env).database);
   await store.migrate();
   return store;
 }

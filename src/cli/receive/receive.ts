@@ -12,6 +12,7 @@ import { commaList, intAtLeast, secondsAsMs } from '../options.js';
 import { receiveEvents } from './stream.js';
 import { DEFAULT_RELAY_URL, streamUrl, withFilters } from './relay-url.js';
 import { checkStateWritable, loadState } from './state-file.js';
+import { isEventId } from '../../model/event.js';
 
 /** What the command reads from the environment (cli.ts passes process.env). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -142,7 +143,7 @@ function useColor(when: ReceiveFlags['color'], env: Env): boolean {
 }
 
 function eventId(value: string): string {
-  if (!/^\d{1,18}$/.test(value.trim())) throw new InvalidArgumentError('must be a decimal event id');
+  if (!isEventId(value.trim())) throw new InvalidArgumentError('must be a decimal event id');
   return value.trim();
 }
 

@@ -6,6 +6,7 @@
 import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ExitError, EXIT_CODES } from '../exit.js';
+import { isEventId } from '../../model/event.js';
 
 /** What the file holds; `last_event_id` is the only key read back. */
 export interface StateFileContent {
@@ -13,8 +14,6 @@ export interface StateFileContent {
   readonly url?: string;
   readonly saved_at?: string;
 }
-
-const EVENT_ID = /^\d{1,18}$/;
 
 /**
  * The last event id stored in `path`, or null when the file does not exist.
@@ -30,7 +29,7 @@ export function loadState(path: string): string | null {
     throw new ExitError(EXIT_CODES.usage, `cannot read state file ${path}: ${(err as Error).message}`);
   }
   if (text === '') return null;
-  if (EVENT_ID.test(text)) return text;
+  if (isEventId(text)) return text;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -38,7 +37,7 @@ export function loadState(path: string): string | null {
     parsed = undefined;
   }
   const id = (parsed as { last_event_id?: unknown } | undefined)?.last_event_id;
-  if (typeof id === 'string' && EVENT_ID.test(id)) return id;
+  if (typeof id === 'string' && isEventId(id)) return id;
   if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) return String(id);
   if (id === null) return null;
   throw new ExitError(EXIT_CODES.usage, `state file ${path} does not hold a last event id (expected {"last_event_id": "<id>"}); fix or delete it`);

@@ -5,7 +5,7 @@
 // that is a JSON object carries a top-level marker `"fz":"<n>"` (n = its index,
 // unique), so the test can find it again in the store and on the stream. The
 // generator decides nothing about validity: the test asks the project's own
-// classifier (src/message.ts) which bodies are valid.
+// classifier (src/model/message.ts) which bodies are valid.
 import fc from 'fast-check';
 
 /** What a body was generated to exercise (for counting and for failure messages). */

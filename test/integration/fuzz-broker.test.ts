@@ -7,7 +7,7 @@
 // Bounded: FUZZ_RUNS bodies drawn by fast-check (default 3000) plus a fixed corpus; the seed is
 // printed and can be set with FUZZ_SEED to replay a run exactly.
 //
-// The oracle for "valid" is the project's own classifyBody (src/message.ts); SPEC §2's msg_type
+// The oracle for "valid" is the project's own classifyBody (src/model/message.ts); SPEC §2's msg_type
 // rule is also checked independently of it.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -41,7 +41,7 @@ const HISTORY_KEYS = ['id', 'msg_type', 'run_id', 'execution_id', 'sender_agent'
 const FINAL_BODY = Buffer.from('{"msg_type":"fuzz_final","fz":"final"}', 'utf8');
 const FINAL_NEEDLE = '"fz":"final"';
 
-// SPEC §2, independently of src/message.ts: "control characters" are Unicode's (general category Cc).
+// SPEC §2, independently of src/model/message.ts: "control characters" are Unicode's (general category Cc).
 const SPEC_CONTROL = /\p{Cc}/u;
 
 /** Own properties of the built-in prototypes, before anything ran: compared at the end. */

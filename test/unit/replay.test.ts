@@ -1,4 +1,4 @@
-// Replay on reconnect (src/replay.ts) against a real SQLite store, the Hub, and an SseClient over a controllable socket.
+// Replay on reconnect (src/hub/replay.ts) against a real SQLite store, the Hub, and an SseClient over a controllable socket.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { SseClient } from '../../src/hub/sse-client.js';
@@ -70,7 +70,7 @@ async function commit(specs: readonly Partial<WorkflowFields>[]): Promise<RelayE
 
 const commitN = (n: number, f: Partial<WorkflowFields> = {}) => commit(Array.from({ length: n }, () => f));
 
-/** An SSE client connected as src/http/sse.ts does for a Last-Event-ID: replay begun, then joined to the hub. */
+/** An SSE client connected as src/http/stream.ts does for a Last-Event-ID: replay begun, then joined to the hub. */
 function connect(filters: Filters = NO_FILTERS, lastEventId = '0') {
   const socket = new FakeSocket();
   const client = new SseClient(socket, { username: 'alice', remoteAddress: null, filters, lastEventId }, 100);

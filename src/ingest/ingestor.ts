@@ -5,7 +5,7 @@
  * acknowledges them to the broker.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import timers from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import { AppError } from '../errors.js';
@@ -124,18 +124,27 @@ export class Ingestor implements InboundSink {
   }
 
   private async run(): Promise<void> {
+    /** A batch taken out of `pending` but given up on by stop(): its HTTP publishers must still get an answer. */
+    let abandoned: Item[] = [];
     while (this.pending.length > 0 && !this.stopping) {
       const items = this.pending.splice(0, MAX_BATCH);
       const events = await this.commitResilient(items);
-      if (events === undefined) break;
-      if (events.length > 0 && (await this.retry('publish', () => this.options.bus.publish(events))) === undefined) break;
+      if (events === undefined || (events.length > 0 && (await this.retry('publish', () => this.options.bus.publish(events))) === undefined)) {
+        abandoned = items;
+        break;
+      }
       for (const item of items) {
         item.message.ack();
         if (item.kind === 'workflow' && item.settle) item.settle.resolve(item.settle.id ?? null);
       }
     }
     if (this.stopping) {
-      for (const item of this.pending) if (item.kind === 'workflow') item.settle?.reject(new AppError('UNAVAILABLE', 'the relay is shutting down'));
+      for (const item of [...abandoned, ...this.pending]) {
+        if (item.kind !== 'workflow' || !item.settle) continue;
+        // Already committed: it is stored (replay and history have it), so a retry would only make a duplicate.
+        if (typeof item.settle.id === 'string') item.settle.resolve(item.settle.id);
+        else item.settle.reject(new AppError('UNAVAILABLE', 'the relay is shutting down'));
+      }
       this.pending = [];
     }
     this.running = false;
@@ -227,7 +236,7 @@ export class Ingestor implements InboundSink {
         this.counters.commitFailures++;
         this.options.log.error({ err, retryInMs: delay }, `ingestion ${what} failed; retrying (messages stay unacknowledged)`);
         if (this.stopping) return undefined;
-        await sleep(delay);
+        await timers.setTimeout(delay); // looked up at call time, so tests can mock it
         if (this.stopping) return undefined;
       }
     }

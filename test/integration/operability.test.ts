@@ -57,6 +57,8 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
       await stream.waitFor((events) => events.some((e) => e.event === 'connected'));
       return stream;
     };
+    const clientIdOf = (stream: SseStream) => JSON.parse(stream.events().find((e) => e.event === 'connected')!.data).client_id as string;
+    const streamIds = async () => ((await (await get('/api/messages/stream/status/')).json()) as { client_ids: string[] }).client_ids;
     const send = (body: string, wait = true) => (wait ? publisher.sendAndWait(topic, body, { persistent: 'true' }) : publisher.send(topic, body, { persistent: 'true' }));
 
     before(async () => {
@@ -251,8 +253,12 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
       const big = await post(Buffer.from(JSON.stringify({ msg_type: 'http_pub', pad: 'x'.repeat(1024 * 1024) })));
       assert.equal(big.status, 413);
       assert.ok(((await big.json()) as { detail: string }).detail);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(relayed(stream.events()).length, 1, 'nothing invalid was relayed');
+      // Posted last and relayed in order: once it is on the stream, anything accepted before it would be too.
+      const marker = await post(JSON.stringify({ msg_type: 'http_pub', note: 'marker' }));
+      assert.equal(marker.status, 201);
+      const { id: markerId } = (await marker.json()) as { id: string };
+      const all = relayed(await stream.waitFor((e) => relayed(e).some((x) => x.id === markerId)));
+      assert.deepEqual(all.map((e) => e.id), [id, markerId], 'nothing invalid was relayed');
     });
 
     test('agents and subscribers', async () => {
@@ -267,16 +273,32 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
       assert.equal(agent.agent_type, 'daqsim');
       assert.equal(typeof agent.seconds_since_heartbeat, 'number');
 
+      type Subscribers = { results: Record<string, unknown>[] };
+      // An open is recorded before the stream's first frame is sent: listed at once.
       const mine = await open('?run_ids=subscriber-check');
-      const clientId = JSON.parse(mine.events()[0]!.data).client_id as string;
-      const subscribers = (await (await get('/api/subscribers/?active=true')).json()) as { results: Record<string, unknown>[] };
+      const clientId = clientIdOf(mine);
+      const subscribers = (await (await get('/api/subscribers/?active=true')).json()) as Subscribers;
       const row = subscribers.results.find((s) => s.client_id === clientId)!;
       assert.ok(row, 'the open stream is listed');
       assert.equal(row.user, 'tester');
       assert.equal(row.is_active, true);
       assert.deepEqual(row.filters, { msg_types: [], agents: [], run_ids: ['subscriber-check'], namespaces: [] });
-      const all = (await (await get('/api/subscribers/?limit=1000')).json()) as { results: Record<string, unknown>[] };
-      assert.ok(all.results.some((s) => s.is_active === false), 'past subscribers are listed too');
+
+      // A past subscriber of this test's own, not one an earlier test may have left.
+      const past = await open('?run_ids=subscriber-past');
+      const pastId = clientIdOf(past);
+      past.close();
+      // The server learns of the close asynchronously: wait until it reports the stream gone.
+      // From then on it must list it as past, whether or not its periodic flush has run.
+      await waitUntil(async () => !(await streamIds()).includes(pastId), 'the server to see the stream close');
+      const all = (await (await get('/api/subscribers/?limit=1000')).json()) as Subscribers;
+      const pastRow = all.results.find((s) => s.client_id === pastId)!;
+      assert.ok(pastRow, 'past subscribers are listed too');
+      assert.equal(pastRow.is_active, false);
+      assert.match(String(pastRow.disconnected_at), /^\d{4}-\d\d-\d\dT/);
+      assert.equal(all.results.find((s) => s.client_id === clientId)?.is_active, true, 'the open stream is still active');
+      const active = (await (await get('/api/subscribers/?active=true')).json()) as Subscribers;
+      assert.ok(!active.results.some((s) => s.client_id === pastId), 'a closed stream is not listed as active');
       assert.equal((await get('/api/agents/', {})).status, 401);
     });
   });

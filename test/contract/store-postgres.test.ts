@@ -1,11 +1,16 @@
-// The Store contract on PostgreSQL: a fresh database for this file (createTestDatabase), dropped at the end.
+// The store contracts on PostgreSQL: a fresh database per suite (createTestDatabase), dropped at its end.
 // PostgreSQL must be reachable (TEST_DATABASE_URL or 127.0.0.1:5432): if it is not, this file fails with the helper's message.
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { createTestDatabase } from '../helpers/postgres.js';
+import { migrated, type OpenStore } from './store-fixtures.js';
+import { identityStoreContract } from './store-identity.contract.js';
+import { messageStoreContract } from './store-messages.contract.js';
+import { subscriberStoreContract } from './store-subscribers.contract.js';
 import { storeContract } from './store.contract.js';
 
-storeContract('postgres (fresh database)', async () => {
+/** A store on a new throwaway database, dropped by cleanup(). */
+const open: OpenStore = async () => {
   const database = await createTestDatabase();
   const store = openPostgresStore(database.url);
   let raw: pg.Client | undefined;
@@ -24,4 +29,11 @@ storeContract('postgres (fresh database)', async () => {
       await database.drop();
     },
   };
-});
+};
+
+// Every role's suite; RetentionStore is covered by retention.test.ts (RetentionJob on both stores).
+const name = 'postgres (fresh database)';
+storeContract(name, open);
+messageStoreContract(name, migrated(open));
+identityStoreContract(name, migrated(open));
+subscriberStoreContract(name, migrated(open));

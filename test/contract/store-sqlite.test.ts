@@ -1,4 +1,4 @@
-// The Store contract on SQLite: a temporary database file (not :memory:), so WAL mode and a second connection are exercised.
+// The store contracts on SQLite: temporary database files (not :memory:), so WAL mode and a second connection are exercised.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,9 +6,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { migrated, type OpenStore } from './store-fixtures.js';
+import { identityStoreContract } from './store-identity.contract.js';
+import { messageStoreContract } from './store-messages.contract.js';
+import { subscriberStoreContract } from './store-subscribers.contract.js';
 import { storeContract } from './store.contract.js';
 
-storeContract('sqlite (temp file)', async () => {
+/** A fresh store in its own temporary directory, removed by cleanup(). */
+const open: OpenStore = async () => {
   const dir = mkdtempSync(join(tmpdir(), 'swf-relay-store-'));
   const store = openSqliteStore(join(dir, 'nested', 'relay.db'));
   let raw: BetterSqlite3.Database | undefined;
@@ -24,7 +29,14 @@ storeContract('sqlite (temp file)', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+};
+
+// Every role's suite; RetentionStore is covered by retention.test.ts (RetentionJob on both stores).
+const name = 'sqlite (temp file)';
+storeContract(name, open);
+messageStoreContract(name, migrated(open));
+identityStoreContract(name, migrated(open));
+subscriberStoreContract(name, migrated(open));
 
 describe('SqliteStore file', () => {
   let dir: string;

@@ -6,6 +6,7 @@ import { createTestDatabase } from '../helpers/postgres.js';
 import { migrated, type OpenStore } from './store-fixtures.js';
 import { identityStoreContract } from './store-identity.contract.js';
 import { messageStoreContract } from './store-messages.contract.js';
+import { retentionStoreContract } from './store-retention.contract.js';
 import { subscriberStoreContract } from './store-subscribers.contract.js';
 import { storeContract } from './store.contract.js';
 
@@ -31,9 +32,10 @@ const open: OpenStore = async () => {
   };
 };
 
-// Every role's suite; RetentionStore is covered by retention.test.ts (RetentionJob on both stores).
+// Every role's suite (retention.test.ts also runs the RetentionJob itself on both stores).
 const name = 'postgres (fresh database)';
 storeContract(name, open);
 messageStoreContract(name, migrated(open));
 identityStoreContract(name, migrated(open));
 subscriberStoreContract(name, migrated(open));
+retentionStoreContract(name, migrated(open));

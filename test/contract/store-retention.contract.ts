@@ -1,0 +1,81 @@
+// The RetentionStore contract: pruning removes only what is older than the cutoff, in bounded
+// batches from the oldest, and remembers the highest message id it removed (replay reports it as a gap).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { MessageStore, NewRejected, RetentionStore } from '../../src/store/store.js';
+import { messageHelpers, T0, type OpenStore, type OpenedStore } from './store-fixtures.js';
+
+/** Retention is proven on rows it can see: the suite seeds and reads them through MessageStore. */
+type Retained = RetentionStore & MessageStore;
+
+/** Runs the RetentionStore contract on one fresh, migrated store from `open()`; the tests build on each other in order. */
+export function retentionStoreContract(name: string, open: OpenStore<Retained>): void {
+  describe(`RetentionStore contract: ${name}`, () => {
+    let opened: OpenedStore<Retained>;
+    let store: Retained;
+    const { message, commitMessages } = messageHelpers(() => store);
+    /** sentAt of the helper's n-th message: T0 + n seconds. */
+    const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
+    let ids: string[] = [];
+
+    const rejected = (receivedAt: string, n: number): NewRejected => ({
+      brokerMessageId: `ID:rejected-${n}`,
+      receivedAt,
+      queueName: '/topic/epictopic',
+      reason: 'bad_json',
+      detail: 'not JSON',
+      body: new TextEncoder().encode(`junk ${n}`),
+      bodySize: 6,
+      truncated: false,
+      headers: '{}',
+    });
+
+    before(async () => {
+      opened = await open();
+      store = opened.store;
+      // Ten messages received at T0+1 s … T0+10 s.
+      ids = (await commitMessages(Array.from({ length: 10 }, () => message()))).map((id) => id!);
+      await store.commitBatch({ messages: [], heartbeats: [], rejected: [1, 2, 3, 4, 5].map((n) => rejected(at(n), n)) });
+    });
+
+    after(async () => {
+      await opened?.cleanup();
+    });
+
+    it('nothing older than the cutoff: nothing pruned, prunedThrough stays 0', async () => {
+      assert.equal(await store.pruneMessages(T0, 100), 0);
+      assert.equal(await store.pruneRejected(T0, 100), 0);
+      assert.equal(await store.prunedThrough(), '0');
+    });
+
+    it('pruneMessages removes at most `batch` of the oldest older than the cutoff, and records the last id removed', async () => {
+      // Seven are older than T0+7.5 s; a batch of 3 takes the three oldest.
+      assert.equal(await store.pruneMessages(at(7.5), 3), 3);
+      assert.equal(await store.prunedThrough(), ids[2]);
+      const left = await store.messagesAfter('0', 100);
+      assert.deepEqual(left.map((m) => m.id), ids.slice(3));
+      // The next batches take the rest older than the cutoff, and never a newer one.
+      assert.equal(await store.pruneMessages(at(7.5), 3), 3);
+      assert.equal(await store.pruneMessages(at(7.5), 3), 1);
+      assert.equal(await store.pruneMessages(at(7.5), 3), 0);
+      assert.equal(await store.prunedThrough(), ids[6]);
+      assert.deepEqual((await store.messagesAfter('0', 100)).map((m) => m.id), ids.slice(7));
+    });
+
+    it('pruneRejected removes at most `batch` of the oldest rejected bodies older than the cutoff', async () => {
+      assert.equal(await store.pruneRejected(at(4.5), 2), 2);
+      assert.deepEqual((await store.listRejected(10)).map((r) => r.brokerMessageId), ['ID:rejected-5', 'ID:rejected-4', 'ID:rejected-3']);
+      assert.equal(await store.pruneRejected(at(4.5), 2), 2);
+      assert.equal(await store.pruneRejected(at(4.5), 2), 0);
+      assert.deepEqual((await store.listRejected(10)).map((r) => r.brokerMessageId), ['ID:rejected-5']);
+    });
+
+    it('pruning everything keeps ids growing: the next message gets an id above every pruned one', async () => {
+      assert.equal(await store.pruneMessages(at(100), 100), 3);
+      assert.equal(await store.prunedThrough(), ids[9]);
+      assert.equal(await store.maxMessageId(), null);
+      const [next] = await commitMessages([message()]);
+      assert.ok(BigInt(next!) > BigInt(ids[9]!), `new id ${next} is above the pruned ${ids[9]}`);
+    });
+  });
+}

@@ -11,6 +11,13 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 /** Where messages are stored. */
 export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
+/** swf-monitor's own database, read for its users' credentials (DJANGO_DATABASE_URL). */
+export interface DjangoConfig {
+  readonly database: DatabaseConfig;
+  /** Name of Django's session cookie (SESSION_COOKIE_NAME there); default `sessionid`. */
+  readonly sessionCookie: string;
+}
+
 /** How the listener reaches ActiveMQ. */
 export interface BrokerConfig {
   readonly host: string;
@@ -67,6 +74,8 @@ export interface Config {
   /** Days messages and rejected bodies are kept; undefined keeps them forever. */
   readonly retentionDays: number | undefined;
   readonly logLevel: LogLevel;
+  /** Also accept swf-monitor's DRF tokens and Django sessions; undefined = only the relay's own. */
+  readonly django: DjangoConfig | undefined;
 }
 
 /** Thrown when configuration is invalid; `problems` holds one line per bad variable. */
@@ -119,6 +128,12 @@ const databaseUrl = z
     ctx.addIssue({ code: 'custom', message: 'must be postgres://… or sqlite:<path>' });
     return z.NEVER;
   });
+
+/** A cookie name as RFC 6265 allows it (an HTTP token). */
+const cookieName = z
+  .string()
+  .trim()
+  .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/, 'must be a cookie name (letters, digits and !#$%&\'*+-.^_`|~)');
 
 const optionalFile = z
   .string()
@@ -180,6 +195,8 @@ const schema = z.object({
     .transform(Number)
     .refine((n) => n > 0 && n <= 36_500, 'must be a number of days greater than 0')
     .optional(),
+  DJANGO_DATABASE_URL: databaseUrl.optional(),
+  DJANGO_SESSION_COOKIE: cookieName.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -206,13 +223,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ? []
     : parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? 'config');
-        return `${name}: ${issue.message} (got ${JSON.stringify(input[name] ?? '')})`;
+        return `${name}: ${issue.message} (got ${JSON.stringify(redactDatabaseUrl(input[name] ?? ''))})`;
       });
   if (Boolean(input.ACTIVEMQ_SSL_CERT_FILE?.trim()) !== Boolean(input.ACTIVEMQ_SSL_KEY_FILE?.trim())) {
     problems.push('ACTIVEMQ_SSL_CERT_FILE/ACTIVEMQ_SSL_KEY_FILE: give both or neither');
   }
   if (Boolean(input.TLS_CERT_FILE?.trim()) !== Boolean(input.TLS_KEY_FILE?.trim())) {
     problems.push('TLS_CERT_FILE/TLS_KEY_FILE: give both or neither');
+  }
+  if (input.DJANGO_SESSION_COOKIE !== undefined && input.DJANGO_DATABASE_URL === undefined) {
+    problems.push('DJANGO_SESSION_COOKIE: has no effect without DJANGO_DATABASE_URL');
   }
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
@@ -255,8 +275,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     messageMaxBytes: e.MESSAGE_MAX_BYTES,
     retentionDays: e.RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,
+    django: e.DJANGO_DATABASE_URL ? { database: e.DJANGO_DATABASE_URL, sessionCookie: e.DJANGO_SESSION_COOKIE ?? 'sessionid' } : undefined,
   };
   return deepFreeze(config);
+}
+
+/** `url` with the password of a `[scheme://]user:password@host` URL replaced by `***` (for problem lines and logs). */
+export function redactDatabaseUrl(url: string): string {
+  // Up to the LAST '@': a password with a stray '@' or '/' is over-redacted rather than shown.
+  const scheme = /^[^:/?#@]*:\/\//.exec(url)?.[0] ?? '';
+  const rest = url.slice(scheme.length).replace(/^([^:/?#@]*):.*@/, '$1:***@');
+  return `${scheme}${rest}`.replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 function deepFreeze<T>(value: T): T {

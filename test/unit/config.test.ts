@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ConfigError, loadConfig, readDotEnv, type Config } from '../../src/config.js';
+import { ConfigError, loadConfig, readDotEnv, redactDatabaseUrl, type Config } from '../../src/config.js';
 
 /** loadConfig expected to fail; returns its problems. */
 function problemsOf(env: Record<string, string | undefined>): string[] {
@@ -293,6 +293,55 @@ describe('loadConfig: bad values', () => {
       assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: /, v);
       assert.ok(problems[0]!.includes(JSON.stringify(v)), `the line shows ${JSON.stringify(v)}: ${problems[0]}`);
     }
+  });
+});
+
+describe('loadConfig: swf-monitor credentials (DJANGO_DATABASE_URL, DJANGO_SESSION_COOKIE)', () => {
+  it('unset: only the relay\'s own credentials', () => {
+    assert.equal(loadConfig({}).django, undefined);
+  });
+
+  it('sqlite:<path> and postgres:// URLs, cookie sessionid unless named', () => {
+    assert.deepEqual(loadConfig({ DJANGO_DATABASE_URL: 'sqlite:../swf-monitor/db.sqlite3' }).django, {
+      database: { kind: 'sqlite', path: '../swf-monitor/db.sqlite3' },
+      sessionCookie: 'sessionid',
+    });
+    const url = 'postgres://monitor_ro:s3cret@db.example:5432/swfdb';
+    assert.deepEqual(loadConfig({ DJANGO_DATABASE_URL: url, DJANGO_SESSION_COOKIE: 'monitor_session' }).django, {
+      database: { kind: 'postgres', url },
+      sessionCookie: 'monitor_session',
+    });
+  });
+
+  it('a bad URL is one line naming the variable, without its password', () => {
+    for (const bad of ['mysql://monitor:s3cret@db/swf', 'monitor:s3cret@db/swf', 'postgres:/monitor:s3cret@db/swf', 'sqlite:']) {
+      const problems = problemsOf({ DJANGO_DATABASE_URL: bad });
+      assert.equal(problems.length, 1, bad);
+      assert.match(problems[0]!, /^DJANGO_DATABASE_URL: must be postgres:\/\/… or sqlite:<path>/, bad);
+      assert.doesNotMatch(problems[0]!, /s3cret/, bad);
+    }
+  });
+
+  it('a bad cookie name, or a cookie name without the database, is refused', () => {
+    for (const bad of ['session id', 'a;b', 'x'.repeat(101)]) {
+      const problems = problemsOf({ DJANGO_DATABASE_URL: 'sqlite:/tmp/db', DJANGO_SESSION_COOKIE: bad });
+      assert.equal(problems.length, 1, bad);
+      assert.match(problems[0]!, /^DJANGO_SESSION_COOKIE: must be a cookie name/, bad);
+    }
+    assert.deepEqual(problemsOf({ DJANGO_SESSION_COOKIE: 'sessionid' }), ['DJANGO_SESSION_COOKIE: has no effect without DJANGO_DATABASE_URL']);
+  });
+
+  it('redactDatabaseUrl hides passwords and keeps the rest', () => {
+    const cases: Array<[string, string]> = [
+      ['postgres://u:pw@h:5432/db', 'postgres://u:***@h:5432/db'],
+      ['postgresql://u:p@ss/w@h/db?sslmode=require', 'postgresql://u:***@h/db?sslmode=require'],
+      ['redis://:pw@h:6379', 'redis://:***@h:6379'],
+      ['u:pw@h/db', 'u:***@h/db'],
+      ['postgres://h/db?user=u&password=pw', 'postgres://h/db?user=u&password=***'],
+      ['postgres://u@h/db', 'postgres://u@h/db'],
+      ['sqlite:./data/x.db', 'sqlite:./data/x.db'],
+    ];
+    for (const [url, shown] of cases) assert.equal(redactDatabaseUrl(url), shown, url);
   });
 });
 

@@ -18,7 +18,8 @@ export interface Principal {
   readonly tokenId: string | null;
   /** Publishing over HTTP needs a token created with --publish. */
   readonly canPublish: boolean;
-  readonly via?: 'token' | 'session' | 'proxy';
+  /** How it was proved; the django-* ways are swf-monitor's own credentials (auth/django.ts). */
+  readonly via?: 'token' | 'session' | 'proxy' | 'django-token' | 'django-session';
 }
 
 /** A fresh key: 32 random bytes, base64url (43 characters). */

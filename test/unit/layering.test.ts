@@ -47,8 +47,8 @@ const ONLY_IMPORTED_BY: Readonly<Record<string, readonly string[]>> = {
 const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   'prom-client': ['app/prometheus.ts'], // one place owns the metrics registry; the rest sees the Metrics interface
   ioredis: ['bus/', 'cluster/'], // Redis is a transport detail of bus and cluster
-  'better-sqlite3': ['store/'], // databases are store backends
-  pg: ['store/'],
+  'better-sqlite3': ['store/', 'auth/django-db.ts'], // databases are store backends; the one exception reads swf-monitor's credentials, read-only
+  pg: ['store/', 'auth/django-db.ts'],
   fastify: ['http/', 'app/'], // the web framework stays at the edge
   '@fastify/*': ['http/', 'app/'],
 };

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { createDjangoAuth } from '../auth/django.js';
 import { StompListener } from '../broker/stomp.js';
 import type { Bus } from '../bus/bus.js';
 import { openBus } from '../bus/index.js';
@@ -93,7 +94,8 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
   const submit = ingestor ? (body: Buffer, who: string) => ingestor.submit(body, who) : null;
   const publishServer = redis && submit ? new PublishServer(redis.commands, redis.open('publish-requests', true), keys.publishRequests, submit, log) : null;
   const registry = redis ? new ClusterRegistry(redis.commands, keys, processName, snapshot, () => hub.userCounts(), log) : null;
-  // (6) http
+  // (6) http, with swf-monitor's credentials beside the relay's own when configured
+  const django = runsWeb && config.django ? createDjangoAuth(config.django, log.child({ part: 'django' })) : null;
   const http = runsWeb
     ? buildHttpServer({
         config,
@@ -105,6 +107,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         publish: publishRoute(submit, lease ? () => lease.held : null, forwarder),
         metrics,
         remoteStreamsOf: (username) => registry?.remoteStreamsOf(username) ?? 0,
+        django,
         status: {
           broker: () => listener?.status() ?? null,
           bus: () => ({ kind: bus.kind, ...(bus.health?.() ?? { state: 'ok' }) }),
@@ -142,6 +145,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         url = await http.listen({ host: config.http.host, port: config.http.port });
         hub.startHeartbeats(config.sse.heartbeatSeconds);
         subscribers.start();
+        void django?.start();
       }
       registry?.start();
       retention?.start();
@@ -167,6 +171,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
       await retention?.stop();
       await registry?.stop();
       await http?.close();
+      await django?.close();
       unfollow?.();
       await forwarder?.close();
       await bus.close();

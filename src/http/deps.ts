@@ -4,6 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { DjangoAuth } from '../auth/django.js';
 import type { Principal } from '../auth/tokens.js';
 import type { BrokerStatus } from '../broker/stomp.js';
 import type { BusHealth } from '../bus/bus.js';
@@ -29,6 +30,8 @@ export interface HttpDeps {
   readonly status: StatusSources;
   /** Name of this process in status output (`host:pid`). */
   readonly processName: string;
+  /** swf-monitor's tokens and sessions (DJANGO_DATABASE_URL), or null when only the relay's own count. */
+  readonly django: DjangoAuth | null;
 }
 
 /** Resolves the caller of a request, or throws 401. */

@@ -1,4 +1,9 @@
-/** Operations endpoints: /metrics, /healthz (alive), /readyz (store, bus and broker usable). */
+/**
+ * Operations endpoints: /metrics, /healthz (alive), /readyz (store, bus and broker usable).
+ * The monitor's database (DJANGO_DATABASE_URL) is reported but never makes the process
+ * unready: the relay's own tokens do not need it, and every process shares that one
+ * database, so a load balancer acting on it would take them all out at once.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { HttpDeps } from './deps.js';
 
@@ -6,6 +11,9 @@ import type { HttpDeps } from './deps.js';
 const CHECK_TIMEOUT_MS = 2000;
 
 type CheckResult = 'ok' | string;
+
+/** Checks shown in /readyz that never make it fail; when not ok they are listed in `degraded`. */
+const INFORMATIONAL: ReadonlySet<string> = new Set(['django']);
 
 /** Registers the operations routes (unauthenticated: they reveal no message content). */
 export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
@@ -24,11 +32,13 @@ export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
     const broker = deps.status.broker();
     // A standby listener (another one holds the lease) is a normal, ready state.
     if (broker !== null) checks.broker = ['connected', 'standby'].includes(broker.state) ? 'ok' : `${broker.state}${broker.lastError ? `: ${broker.lastError}` : ''}`;
-    const failing = Object.entries(checks)
-      .filter(([, result]) => result !== 'ok')
-      .map(([name]) => name);
-    if (failing.length === 0) return { status: 'ready', checks };
-    return reply.status(503).send({ detail: `not ready: ${failing.join(', ')}`, failing, checks });
+    if (deps.django) checks.django = await withTimeout(deps.django.ping().then(() => 'ok'));
+    const notOk = Object.entries(checks).filter(([, result]) => result !== 'ok').map(([name]) => name);
+    const failing = notOk.filter((name) => !INFORMATIONAL.has(name));
+    const degraded = notOk.filter((name) => INFORMATIONAL.has(name));
+    const extra = degraded.length > 0 ? { degraded } : {};
+    if (failing.length === 0) return { status: 'ready', checks, ...extra };
+    return reply.status(503).send({ detail: `not ready: ${failing.join(', ')}`, failing, checks, ...extra });
   });
 }
 

@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { SESSION_COOKIE, sessionPrincipal } from '../auth/sessions.js';
-import { authenticateKey, keyFromHeader } from '../auth/tokens.js';
+import { authenticateKey, keyFromHeader, type Principal } from '../auth/tokens.js';
 import { AppError } from '../errors.js';
 import { redactUrl } from '../log.js';
 import { registerApiRoutes } from './api.js';
@@ -20,7 +20,7 @@ import { registerBrowserSupport, registerWebPage } from './web.js';
 
 /** Builds the app; nothing listens until the caller calls `listen`. */
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
-  const { config, store } = deps;
+  const { config, store, django } = deps;
   // One factory call for both transports; fastify's types split HTTP/1 and HTTP/2 apart, the routes do not care.
   const createFastify = Fastify as unknown as (options: object) => FastifyInstance;
   const app = createFastify({
@@ -45,9 +45,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerBrowserSupport(app, config);
 
   const proxies = new Set(config.trustedProxies);
+  // A DRF-shaped key (40 hex) is asked of the monitor's database; the relay's own keys
+  // (43 base64url characters) never are, so they work while that database is down.
+  const resolveKey = async (key: string | null): Promise<Principal> => (key !== null ? await django?.tokenPrincipal(key) : null) ?? authenticateKey(store, key);
   const authenticate: Authenticate = async (request) => {
     const header = keyFromHeader(request.headers.authorization);
-    if (header !== null) return authenticateKey(store, header);
+    if (header !== null) return resolveKey(header);
     const session = await sessionPrincipal(store, request.cookies?.[SESSION_COOKIE]);
     if (session) return session;
     // X-Remote-User counts only from a configured proxy (the direct peer, not X-Forwarded-For).
@@ -60,7 +63,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       const token = (request.query as Record<string, unknown>).token;
       if (typeof token === 'string' && token !== '') key = token;
     }
-    return authenticateKey(store, key);
+    if (key !== null) return resolveKey(key);
+    // Last: the relay's own credentials above never wait for the monitor's database.
+    const djangoSession = config.django ? await django?.sessionPrincipal(request.cookies?.[config.django.sessionCookie]) : null;
+    return djangoSession ?? authenticateKey(store, null);
   };
 
   app.setErrorHandler((error, request, reply) => {

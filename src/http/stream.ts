@@ -61,7 +61,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     if (lastEventId !== null) client.beginReplay();
     hub.add(client);
     subscribers.opened(client);
-    request.log.info({ clientId: client.id, user: principal.username, filters: query, lastEventId }, 'stream opened');
+    request.log.info({ clientId: client.id, user: principal.username, via: principal.via ?? 'token', filters: query, lastEventId }, 'stream opened');
     if (lastEventId !== null) {
       replay(client, { store, filters, afterId: lastEventId, max: config.sse.replayMax }).then(
         (result) => {

@@ -154,7 +154,8 @@ export class DjangoAuth {
       this.unreachable = null;
       return;
     }
-    const reason = err instanceof Error ? err.message || err.name : String(err);
+    // An AggregateError (every address refused) has an empty message but a code.
+    const reason = err instanceof Error ? err.message || String((err as { code?: unknown }).code ?? err.name) : String(err);
     if (this.unreachable === null) this.log.warn({ database: this.where, reason }, 'django database unreachable: Django tokens and sessions get 503 until it answers (relay tokens unaffected)');
     this.unreachable = reason;
   }

@@ -2,6 +2,8 @@
 # Makes sure the services the tests need are available (dev machine or CI); idempotent, one line per service.
 #   ActiveMQ  : Debian's `activemq` package (the tests start private brokers from it) — installed if missing and we may.
 #   Chromium, nginx: Debian's packages, for the browser and reverse-proxy tests — the same.
+#   Django    : Debian's python3-django, python3-djangorestframework, python3-psycopg2, for the tests
+#               against swf-monitor's own database — the same.
 #   PostgreSQL: TEST_DATABASE_URL's host:port, else 127.0.0.1:5432 — a local cluster is started if it is down.
 #   Redis     : 127.0.0.1:6379 (and redis-server for private instances) — started if down; installed if missing and we may.
 set -euo pipefail
@@ -17,6 +19,13 @@ for need in chromium:/usr/bin/chromium nginx:/usr/sbin/nginx; do
   pkg=${need%%:*} bin=${need#*:}
   ensure_package "$pkg" test -x "$bin" || exit 1
   echo "$pkg: ok ($bin)"
+done
+
+# --- Django (tests against swf-monitor's own database, made by Django) --------
+for need in python3-django:django python3-djangorestframework:rest_framework python3-psycopg2:psycopg2; do
+  pkg=${need%%:*} module=${need#*:}
+  ensure_package "$pkg" python_module "$module" || exit 1
+  echo "$pkg: ok (/usr/bin/python3 imports $module)"
 done
 
 # --- PostgreSQL -------------------------------------------------------------

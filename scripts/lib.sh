@@ -30,3 +30,6 @@ ensure_package() {
 }
 
 activemq_present() { [ -f "$ACTIVEMQ_JAR" ] && have java; }
+
+# True when Debian's python3 (the one Debian's python3-* packages install for) imports module $1.
+python_module() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import $1" 2>/dev/null; }

@@ -47,7 +47,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const proxies = new Set(config.trustedProxies);
   // A DRF-shaped key (40 hex) is asked of the monitor's database; the relay's own keys
   // (43 base64url characters) never are, so they work while that database is down.
-  const resolveKey = async (key: string | null): Promise<Principal> => (key !== null ? await django?.tokenPrincipal(key) : null) ?? authenticateKey(store, key);
+  const resolveKey = async (key: string): Promise<Principal> => (await django?.tokenPrincipal(key)) ?? authenticateKey(store, key);
   const authenticate: Authenticate = async (request) => {
     const header = keyFromHeader(request.headers.authorization);
     if (header !== null) return resolveKey(header);

@@ -2,7 +2,7 @@
 // generated and simulated messages, and the send pipeline against a fake publisher.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Publisher } from '../../src/cli/send/stomp-producer.js';
+import type { StompProducer } from '../../src/cli/send/stomp-producer.js';
 import { testMessage } from '../../src/cli/send/send.js';
 import { SendPipeline } from '../../src/cli/send/pipeline.js';
 import { agentHeartbeats, agentsOf, executionIdAt, runTimeline, stfFilename } from '../../src/cli/send/workflow-simulator.js';
@@ -85,7 +85,7 @@ describe('testMessage', () => {
 /** A publisher whose sends resolve or fail when the test says so. */
 function fakePublisher() {
   const waiting: { body: string; resolve: () => void; reject: (err: Error) => void }[] = [];
-  const publisher: Publisher = {
+  const publisher: StompProducer = {
     send: (body) => new Promise<void>((resolve, reject) => waiting.push({ body, resolve, reject })),
     connected: true,
     close: async () => {},

@@ -4,7 +4,7 @@
  * and counts what was confirmed, failed or refused.
  */
 import { classifyText } from '../../model/message.js';
-import type { Publisher } from './stomp-producer.js';
+import type { StompProducer } from './stomp-producer.js';
 import { sleep } from '../backoff.js';
 
 /** Sends allowed to await their receipt at once; more would only queue in the socket. */
@@ -36,14 +36,14 @@ export interface PipelineCounts {
   readonly refused: number;
 }
 
-/** Sends bodies through a Publisher; call drain() at the end to wait for the last receipts. */
+/** Sends bodies through a StompProducer; call drain() at the end to wait for the last receipts. */
 export class SendPipeline {
   private readonly inFlight = new Set<Promise<void>>();
   private counts = { sent: 0, confirmed: 0, failed: 0, refused: 0 };
   private failureLines = 0;
 
   constructor(
-    private readonly publisher: () => Publisher,
+    private readonly publisher: () => StompProducer,
     private readonly options: PipelineOptions,
   ) {}
 

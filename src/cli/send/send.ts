@@ -11,7 +11,7 @@ import type { Config } from '../../config.js';
 import { brokerAddress } from '../../broker/socket.js';
 import { ExitError, EXIT_CODES, signalExitCode } from '../exit.js';
 import { intAtLeast, positiveRate, secondsAsMs } from '../options.js';
-import { connectPublisher, type Publisher } from './stomp-producer.js';
+import { connectStompProducer, type StompProducer } from './stomp-producer.js';
 import { startProgress } from './progress.js';
 import { SendPipeline, sleepUntil, type PipelineCounts } from './pipeline.js';
 import { runSimulation } from './simulate-command.js';
@@ -95,7 +95,7 @@ async function sendCommand(bodies: string[], flags: SendFlags, loadConfig: () =>
 
   const config = loadConfig();
   const destination = flags.topic === undefined ? config.broker.destination : flags.topic.startsWith('/') ? flags.topic : `/topic/${flags.topic}`;
-  const connect = () => connectPublisher(config.broker, { destination, connectTimeoutMs: flags.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS, receiptTimeoutMs: RECEIPT_TIMEOUT_MS });
+  const connect = () => connectStompProducer(config.broker, { destination, connectTimeoutMs: flags.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS, receiptTimeoutMs: RECEIPT_TIMEOUT_MS });
   const notice = (line: string) => process.stderr.write(`swf-relay: ${line}\n`);
   const pipelineOptions = { raw: flags.raw ?? false, maxBytes: config.messageMaxBytes };
 
@@ -107,7 +107,7 @@ async function sendCommand(bodies: string[], flags: SendFlags, loadConfig: () =>
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let publisher: Publisher | undefined;
+  let publisher: StompProducer | undefined;
   let counts: PipelineCounts;
   let connectionLost = false;
   try {

@@ -5,16 +5,16 @@
  */
 import { backoffDelay, DEFAULT_BACKOFF } from '../backoff.js';
 import { ExitError, EXIT_CODES } from '../exit.js';
-import type { Publisher } from './stomp-producer.js';
+import type { StompProducer } from './stomp-producer.js';
 import { SendPipeline, sleepUntil, type PipelineCounts, type PipelineOptions } from './pipeline.js';
 import { agentHeartbeats, executionIdAt, firstRunIdAt, runTimeline, type SimulationOptions } from './workflow-simulator.js';
 
 /** What runSimulation needs. */
 export interface SimulationRun {
   /** The connected publisher to start with. */
-  readonly publisher: Publisher;
+  readonly publisher: StompProducer;
   /** Opens a new connection after one was lost. */
-  readonly reconnect: () => Promise<Publisher>;
+  readonly reconnect: () => Promise<StompProducer>;
   readonly pipeline: Omit<PipelineOptions, 'notice'>;
   readonly simulation: SimulationOptions;
   /** Stop after this many runs; undefined: until the signal. */
@@ -81,7 +81,7 @@ export async function runSimulation(o: SimulationRun): Promise<PipelineCounts> {
 }
 
 /** Connects again with backoff until it works, or null once the signal stops us; a refused login is final. */
-async function reconnect(o: SimulationRun): Promise<Publisher | null> {
+async function reconnect(o: SimulationRun): Promise<StompProducer | null> {
   for (let attempt = 1; ; attempt++) {
     if (o.signal.aborted) return null;
     try {

@@ -10,7 +10,7 @@ import { brokerAddress, openBrokerSocket } from '../../broker/socket.js';
 import { ExitError, EXIT_CODES } from '../exit.js';
 
 /** A connected producer. */
-export interface Publisher {
+export interface StompProducer {
   /** SENDs `body` (persistent, with a receipt); resolves once the broker confirms it, rejects on an ERROR frame, a lost connection or no receipt in time. */
   send(body: string): Promise<void>;
   /** False once the connection is gone (it is never re-established). */
@@ -19,8 +19,8 @@ export interface Publisher {
   close(): Promise<void>;
 }
 
-/** Options of connectPublisher. */
-export interface PublisherOptions {
+/** Options of connectStompProducer. */
+export interface StompProducerOptions {
   /** Where messages go, e.g. `/topic/epictopic`. */
   readonly destination: string;
   /** Give up connecting after this long, ms (exit 5). */
@@ -33,7 +33,7 @@ export interface PublisherOptions {
  * Connects to the broker. Rejects with ExitError 5 when it cannot be reached
  * in time, 3 when it answers CONNECT with an ERROR frame (bad login).
  */
-export function connectPublisher(config: BrokerConfig, options: PublisherOptions): Promise<Publisher> {
+export function connectStompProducer(config: BrokerConfig, options: StompProducerOptions): Promise<StompProducer> {
   const where = brokerAddress(config);
   // Receipts we wait for: receipt id → reject; all fail together when the connection goes.
   const pending = new Map<string, (err: Error) => void>();
@@ -63,7 +63,7 @@ export function connectPublisher(config: BrokerConfig, options: PublisherOptions
     lastSocketError = err instanceof Error ? ((err as NodeJS.ErrnoException).code ?? err.message) : String(err ?? 'socket error');
   };
 
-  const publisher: Publisher = {
+  const publisher: StompProducer = {
     send(body) {
       return new Promise<void>((resolve, reject) => {
         if (!isConnected) return reject(new Error(lost ?? 'not connected to the broker'));
@@ -93,7 +93,7 @@ export function connectPublisher(config: BrokerConfig, options: PublisherOptions
     },
   };
 
-  return new Promise<Publisher>((resolve, reject) => {
+  return new Promise<StompProducer>((resolve, reject) => {
     let settled = false;
     const settle = (err?: Error) => {
       if (settled) return;

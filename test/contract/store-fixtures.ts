@@ -1,5 +1,6 @@
 // Shared by the store contract suites (store*.contract.ts): how a runner hands over a store, and test data builders.
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import type { HeartbeatFields, WorkflowFields } from '../../src/model/message.js';
 import type { AgentHeartbeat, MessageStore, NewWorkflowMessage, Store } from '../../src/store/store.js';
 
@@ -90,4 +91,24 @@ export function messageHelpers(store: () => MessageStore) {
   const highWater = async () => (await store().maxMessageId()) ?? '0';
 
   return { message, commitMessages, highWater };
+}
+
+/** Opens a fresh store from `open` before the enclosing suite's tests and cleans it up after them; read it through the getters. */
+export function suiteStore<S>(open: OpenStore<S>): { readonly store: S; readonly opened: OpenedStore<S> } {
+  let opened: OpenedStore<S> | undefined;
+  before(async () => {
+    opened = await open();
+  });
+  after(async () => {
+    await opened?.cleanup();
+  });
+  return {
+    get opened() {
+      if (!opened) throw new Error('the suite store is opened in before(); read it inside a test');
+      return opened;
+    },
+    get store() {
+      return this.opened.store;
+    },
+  };
 }

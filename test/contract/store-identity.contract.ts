@@ -1,22 +1,17 @@
 // The IdentityStore contract: users, tokens, passwords and sessions.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { IdentityStore } from '../../src/store/store.js';
-import { increasing, type OpenStore, type OpenedStore } from './store-fixtures.js';
+import { increasing, suiteStore, type OpenStore } from './store-fixtures.js';
 
 /** Runs the IdentityStore contract on one fresh, migrated store from `open()`; the tests build on each other in order. */
 export function identityStoreContract(name: string, open: OpenStore<IdentityStore>): void {
   describe(`IdentityStore contract: ${name}`, () => {
-    let opened: OpenedStore<IdentityStore>;
+    const suite = suiteStore(open);
     let store: IdentityStore;
 
     before(async () => {
-      opened = await open();
-      store = opened.store;
-    });
-
-    after(async () => {
-      await opened?.cleanup();
+      store = suite.store;
     });
 
     describe('users and tokens', () => {

@@ -1,24 +1,19 @@
 // Rejected bodies (commitBatch's `rejected`, listRejected), alone and in one batch with messages and heartbeats.
 // Part of the MessageStore contract (store-messages.contract.ts).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { MessageStore, NewRejected } from '../../src/store/store.js';
-import { T0, heartbeat, increasing, messageHelpers, type OpenStore, type OpenedStore } from './store-fixtures.js';
+import { T0, heartbeat, increasing, messageHelpers, suiteStore, type OpenStore } from './store-fixtures.js';
 
 /** The rejected-bodies suite, on its own fresh, migrated store. */
 export function rejectedSuite(open: OpenStore<MessageStore>): void {
   describe('rejected bodies', () => {
-    let opened: OpenedStore<MessageStore>;
+    const suite = suiteStore(open);
     let store: MessageStore;
     const { message, highWater } = messageHelpers(() => store);
 
     before(async () => {
-      opened = await open();
-      store = opened.store;
-    });
-
-    after(async () => {
-      await opened?.cleanup();
+      store = suite.store;
     });
 
     it('rejected bodies keep their raw bytes exactly, with size, truncation and headers', async () => {

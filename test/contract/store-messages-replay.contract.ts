@@ -1,24 +1,19 @@
 // MessageStore.replaySkip: which older messages a bounded replay skips. Part of the MessageStore contract (store-messages.contract.ts).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { NO_FILTERS, matches, parseFilters, type Filters } from '../../src/model/filter.js';
 import type { MessageStore } from '../../src/store/store.js';
-import { increasing, messageHelpers, type OpenStore, type OpenedStore } from './store-fixtures.js';
+import { increasing, messageHelpers, suiteStore, type OpenStore } from './store-fixtures.js';
 
 /** The replaySkip suite, on its own fresh, migrated store. */
 export function replaySkipSuite(open: OpenStore<MessageStore>): void {
   describe('replaySkip', () => {
-    let opened: OpenedStore<MessageStore>;
+    const suite = suiteStore(open);
     let store: MessageStore;
     const { message, commitMessages, highWater } = messageHelpers(() => store);
 
     before(async () => {
-      opened = await open();
-      store = opened.store;
-    });
-
-    after(async () => {
-      await opened?.cleanup();
+      store = suite.store;
     });
 
     /** A run id no other test uses, so a filter on it sees only this test's rows. */

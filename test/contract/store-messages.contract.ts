@@ -1,10 +1,10 @@
 // The MessageStore contract: what ingestion writes (commitBatch) and replay and history read back.
 // Three suites, each on its own fresh store: messages and agents (here), replaySkip, rejected bodies.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { matches, parseFilters } from '../../src/model/filter.js';
 import type { MessageStore, StoredMessage } from '../../src/store/store.js';
-import { big, heartbeat, increasing, messageHelpers, type OpenStore, type OpenedStore } from './store-fixtures.js';
+import { big, heartbeat, increasing, messageHelpers, suiteStore, type OpenStore } from './store-fixtures.js';
 import { rejectedSuite } from './store-messages-rejected.contract.js';
 import { replaySkipSuite } from './store-messages-replay.contract.js';
 
@@ -12,17 +12,12 @@ import { replaySkipSuite } from './store-messages-replay.contract.js';
 export function messageStoreContract(name: string, open: OpenStore<MessageStore>): void {
   describe(`MessageStore contract: ${name}`, () => {
     describe('messages and agents', () => {
-      let opened: OpenedStore<MessageStore>;
+      const suite = suiteStore(open);
       let store: MessageStore;
       const { message, commitMessages, highWater } = messageHelpers(() => store);
 
       before(async () => {
-        opened = await open();
-        store = opened.store;
-      });
-
-      after(async () => {
-        await opened?.cleanup();
+        store = suite.store;
       });
 
       it('commitBatch assigns increasing ids in input order; messagesAfter returns them with every field', async () => {
@@ -187,11 +182,11 @@ export function messageStoreContract(name: string, open: OpenStore<MessageStore>
 
       it('prunedThrough reads the retention mark from relay_state', async () => {
         assert.equal(await store.prunedThrough(), '0');
-        await opened.query("insert into relay_state (key, value) values ('pruned_through_id', '42') returning key");
+        await suite.opened.query("insert into relay_state (key, value) values ('pruned_through_id', '42') returning key");
         try {
           assert.equal(await store.prunedThrough(), '42');
         } finally {
-          await opened.query("delete from relay_state where key = 'pruned_through_id' returning key");
+          await suite.opened.query("delete from relay_state where key = 'pruned_through_id' returning key");
         }
         assert.equal(await store.prunedThrough(), '0');
       });
@@ -243,7 +238,7 @@ export function messageStoreContract(name: string, open: OpenStore<MessageStore>
         });
         const agent = (await store.listAgents()).find((a) => a.name === 'agent-hb-1');
         assert.deepEqual(agent, { name: 'agent-hb-1', agentType: 'data', status: 'WARNING', namespace: null, lastHeartbeat: '2026-11-27T14:00:30.000Z' });
-        const rows = await opened.query("select first_seen, last_heartbeat from agents where name = 'agent-hb-1'");
+        const rows = await suite.opened.query("select first_seen, last_heartbeat from agents where name = 'agent-hb-1'");
         assert.deepEqual(rows, [{ first_seen: '2026-11-27T14:00:00.000Z', last_heartbeat: '2026-11-27T14:00:30.000Z' }]);
       });
 

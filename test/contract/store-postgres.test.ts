@@ -3,12 +3,8 @@
 import pg from 'pg';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { createTestDatabase } from '../helpers/postgres.js';
-import { migrated, type OpenStore } from './store-fixtures.js';
-import { identityStoreContract } from './store-identity.contract.js';
-import { messageStoreContract } from './store-messages.contract.js';
-import { retentionStoreContract } from './store-retention.contract.js';
-import { subscriberStoreContract } from './store-subscribers.contract.js';
-import { storeContract } from './store.contract.js';
+import { allStoreContracts } from './store-contracts.js';
+import type { OpenStore } from './store-fixtures.js';
 
 /** A store on a new throwaway database, dropped by cleanup(). */
 const open: OpenStore = async () => {
@@ -33,9 +29,4 @@ const open: OpenStore = async () => {
 };
 
 // Every role's suite (retention.test.ts also runs the RetentionJob itself on both stores).
-const name = 'postgres (fresh database)';
-storeContract(name, open);
-messageStoreContract(name, migrated(open));
-identityStoreContract(name, migrated(open));
-subscriberStoreContract(name, migrated(open));
-retentionStoreContract(name, migrated(open));
+allStoreContracts('postgres (fresh database)', open);

@@ -1,9 +1,9 @@
 // The RetentionStore contract: pruning removes only what is older than the cutoff, in bounded
 // batches from the oldest, and remembers the highest message id it removed (replay reports it as a gap).
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { MessageStore, NewRejected, RetentionStore } from '../../src/store/store.js';
-import { messageHelpers, T0, type OpenStore, type OpenedStore } from './store-fixtures.js';
+import { messageHelpers, suiteStore, T0, type OpenStore } from './store-fixtures.js';
 
 /** Retention is proven on rows it can see: the suite seeds and reads them through MessageStore. */
 type Retained = RetentionStore & MessageStore;
@@ -11,7 +11,7 @@ type Retained = RetentionStore & MessageStore;
 /** Runs the RetentionStore contract on one fresh, migrated store from `open()`; the tests build on each other in order. */
 export function retentionStoreContract(name: string, open: OpenStore<Retained>): void {
   describe(`RetentionStore contract: ${name}`, () => {
-    let opened: OpenedStore<Retained>;
+    const suite = suiteStore(open);
     let store: Retained;
     const { message, commitMessages } = messageHelpers(() => store);
     /** sentAt of the helper's n-th message: T0 + n seconds. */
@@ -31,15 +31,10 @@ export function retentionStoreContract(name: string, open: OpenStore<Retained>):
     });
 
     before(async () => {
-      opened = await open();
-      store = opened.store;
+      store = suite.store;
       // Ten messages received at T0+1 s … T0+10 s.
       ids = (await commitMessages(Array.from({ length: 10 }, () => message()))).map((id) => id!);
       await store.commitBatch({ messages: [], heartbeats: [], rejected: [1, 2, 3, 4, 5].map((n) => rejected(at(n), n)) });
-    });
-
-    after(async () => {
-      await opened?.cleanup();
     });
 
     it('nothing older than the cutoff: nothing pruned, prunedThrough stays 0', async () => {

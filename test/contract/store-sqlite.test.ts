@@ -6,12 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { migrated, type OpenStore } from './store-fixtures.js';
-import { identityStoreContract } from './store-identity.contract.js';
-import { messageStoreContract } from './store-messages.contract.js';
-import { retentionStoreContract } from './store-retention.contract.js';
-import { subscriberStoreContract } from './store-subscribers.contract.js';
-import { storeContract } from './store.contract.js';
+import { allStoreContracts } from './store-contracts.js';
+import type { OpenStore } from './store-fixtures.js';
 
 /** A fresh store in its own temporary directory, removed by cleanup(). */
 const open: OpenStore = async () => {
@@ -33,12 +29,7 @@ const open: OpenStore = async () => {
 };
 
 // Every role's suite (retention.test.ts also runs the RetentionJob itself on both stores).
-const name = 'sqlite (temp file)';
-storeContract(name, open);
-messageStoreContract(name, migrated(open));
-identityStoreContract(name, migrated(open));
-subscriberStoreContract(name, migrated(open));
-retentionStoreContract(name, migrated(open));
+allStoreContracts('sqlite (temp file)', open);
 
 describe('SqliteStore file', () => {
   let dir: string;

@@ -1,22 +1,17 @@
 // The SubscriberStore contract: one row per SSE connection, counters flushed in batches.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { SubscriberStore } from '../../src/store/store.js';
-import type { OpenStore, OpenedStore } from './store-fixtures.js';
+import { suiteStore, type OpenStore } from './store-fixtures.js';
 
 /** Runs the SubscriberStore contract on one fresh, migrated store from `open()`; the tests build on each other in order. */
 export function subscriberStoreContract(name: string, open: OpenStore<SubscriberStore>): void {
   describe(`SubscriberStore contract: ${name}`, () => {
-    let opened: OpenedStore<SubscriberStore>;
+    const suite = suiteStore(open);
     let store: SubscriberStore;
 
     before(async () => {
-      opened = await open();
-      store = opened.store;
-    });
-
-    after(async () => {
-      await opened?.cleanup();
+      store = suite.store;
     });
 
     const open1 = { clientId: 'c-1', name: 'alice@laptop', username: 'alice', ip: '192.0.2.1', process: 'web-1', connectedAt: '2026-11-27T14:00:00.000Z', filters: '{"msg_types":["stf_gen"]}' };

@@ -4,7 +4,8 @@ import { authenticateKey } from '../auth/tokens.js';
 import { AppError } from '../errors.js';
 import { DUMMY_HASH, verifyPassword } from '../auth/passwords.js';
 import { createSession, endSession, SESSION_COOKIE } from '../auth/sessions.js';
-import { LoginLimiter } from './login-limiter.js';
+import { LoginLimiter, loginKeys } from './login-limiter.js';
+import { PasswordGate } from './password-gate.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { originAllowed } from './web.js';
 
@@ -12,6 +13,7 @@ import { originAllowed } from './web.js';
 export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
   const { store, config } = deps;
   const limiter = new LoginLimiter();
+  const gate = new PasswordGate();
 
   const requireOrigin = (request: FastifyRequest) => {
     if (!originAllowed(request, config)) throw new AppError('FORBIDDEN', 'Cross-site request refused (Origin not allowed).');
@@ -22,8 +24,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
     requireOrigin(request);
     const body = (request.body ?? {}) as Record<string, unknown>;
     const username = typeof body.username === 'string' ? body.username.trim() : '';
-    const keys = [`ip:${request.ip}`, ...(username ? [`user:${username}`] : [])];
-    const wait = limiter.retryAfter(keys);
+    const keys = loginKeys(request.ip, typeof body.token === 'string' && body.token !== '' ? '' : username);
+    // Counted before any check: concurrent attempts cannot all pass while the first ones are still hashing.
+    const wait = limiter.attempt(keys);
     if (wait > 0) throw new AppError('RATE_LIMITED', 'Too many failed sign-ins; wait and try again.', {}, wait);
 
     let userId: string | null = null;
@@ -32,18 +35,17 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
       const principal = await authenticateKey(store, body.token).catch(() => null);
       if (principal) ({ userId, username: name } = principal);
     } else if (username !== '' && typeof body.password === 'string') {
+      const password = body.password;
       const user = await store.findUser(username);
       // Always run scrypt, so the answer time does not tell whether the user exists.
-      const ok = await verifyPassword(body.password, user?.passwordHash ?? DUMMY_HASH);
+      const ok = await gate.run(request.ip, () => verifyPassword(password, user?.passwordHash ?? DUMMY_HASH));
       if (ok && user?.isActive) userId = user.id;
     } else {
+      limiter.succeed(keys); // a malformed request is not a guess
       throw new AppError('BAD_REQUEST', 'Send {"username", "password"} or {"token"}.');
     }
-    if (userId === null) {
-      limiter.fail(keys);
-      throw new AppError('NOT_AUTHENTICATED', 'Invalid credentials.');
-    }
-    limiter.succeed(`user:${name}`);
+    if (userId === null) throw new AppError('NOT_AUTHENTICATED', 'Invalid credentials.');
+    limiter.succeed(keys);
     // Always a fresh session id: a cookie planted before sign-in is never promoted.
     await endSession(store, request.cookies[SESSION_COOKIE]);
     const session = await createSession(store, userId, config.sessionTtlMs);

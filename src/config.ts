@@ -2,7 +2,9 @@
  * Configuration: environment variables (and a `.env` file) → one frozen, typed
  * Config. Only this module and cli.ts read process.env.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
@@ -101,13 +103,37 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be an integer between ${min} and ${max}`);
 
-/** Seconds, fractions allowed, at most a day (timers cannot hold much more). */
-const seconds = z
+/** Seconds for a periodic timer: 0 (off), or from 1 to a day (shorter would flood clients; longer, timers cannot hold). */
+const periodSeconds = z
   .string()
   .trim()
-  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds from 0 to 86400')
+  .regex(/^\d+(\.\d+)?$/, 'must be 0 (off) or a number of seconds from 1 to 86400')
   .transform(Number)
-  .refine((n) => n <= 86_400, 'must be a number of seconds from 0 to 86400');
+  .refine((n) => n === 0 || (n >= 1 && n <= 86_400), 'must be 0 (off) or a number of seconds from 1 to 86400');
+
+/** A host name or an IP address to listen on. */
+const listenHost = z
+  .string()
+  .trim()
+  .refine((v) => isIP(v) !== 0 || HOSTNAME.test(v), 'must be an IP address or a host name');
+const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+/** A comma list of IP addresses and CIDR ranges (`10.0.0.0/8`, `::1`). */
+const addressList = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+  .superRefine((entries, ctx) => {
+    for (const entry of entries) if (!isAddressOrCidr(entry)) ctx.addIssue({ code: 'custom', message: `"${entry}" is not an IP address or CIDR range` });
+  });
+
+/** True for `a.b.c.d`, an IPv6 address, or either with a `/prefix` in range. */
+export function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, extra] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const list = z.string().transform((v) =>
   v
@@ -166,9 +192,9 @@ const schema = z.object({
   ACTIVEMQ_HEARTBEAT_MS: int(0, 3_600_000).default(10_000),
   ACTIVEMQ_RECONNECT_MAX_SECONDS: int(1, 3600).default(30),
   ACTIVEMQ_PREFETCH: int(1, 100_000).default(1000),
-  HOST: nonEmpty.default('127.0.0.1'),
+  HOST: listenHost.default('127.0.0.1'),
   PORT: int(0, 65535).default(8000),
-  SSE_HEARTBEAT_SECONDS: seconds.default(30),
+  SSE_HEARTBEAT_SECONDS: periodSeconds.default(30),
   SSE_CLIENT_QUEUE_SIZE: int(1, 1_000_000).default(100),
   SSE_REPLAY_MAX: int(0, 10_000_000).default(10_000),
   SSE_MAX_CLIENTS: int(1, 10_000_000).default(10_000),
@@ -176,7 +202,7 @@ const schema = z.object({
   SSE_ALLOW_QUERY_TOKEN: bool.default(false),
   SSE_CONNECTS_PER_MINUTE: int(0, 1_000_000).default(600),
   CORS_ALLOWED_ORIGINS: list.default([]),
-  TRUSTED_PROXIES: list.default([]),
+  TRUSTED_PROXIES: addressList.default([]),
   SESSION_SECURE_COOKIE: bool.optional(),
   SESSION_TTL_HOURS: z
     .string()
@@ -210,6 +236,31 @@ export function readDotEnv(dir: string = process.cwd()): Record<string, string> 
   return parseEnv(readFileSync(file, 'utf8')) as Record<string, string>;
 }
 
+/** PEM files that exist but hold no usable certificate or key: named by their variable, never with their content. */
+function pemProblems(input: Record<string, string>): string[] {
+  const checks: [string, 'certificate' | 'key'][] = [
+    ['TLS_CERT_FILE', 'certificate'],
+    ['TLS_KEY_FILE', 'key'],
+    ['ACTIVEMQ_SSL_CA_CERTS', 'certificate'],
+    ['ACTIVEMQ_SSL_CERT_FILE', 'certificate'],
+    ['ACTIVEMQ_SSL_KEY_FILE', 'key'],
+  ];
+  const problems: string[] = [];
+  for (const [name, kind] of checks) {
+    const path = input[name]?.trim();
+    if (!path || !existsSync(path)) continue; // unset, or already reported as missing
+    try {
+      const pem = readFileSync(path);
+      if (kind === 'certificate') new X509Certificate(pem);
+      else createPrivateKey(pem);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'EACCES' ? 'cannot be read (permission denied)' : `is not a PEM ${kind} file`;
+      problems.push(`${name}: ${JSON.stringify(path)} ${reason}`);
+    }
+  }
+  return problems;
+}
+
 /** Validates `env` and returns a frozen Config, or throws ConfigError listing every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   // Only the variables we know; an empty string counts as unset, except where empty means something.
@@ -231,6 +282,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (Boolean(input.TLS_CERT_FILE?.trim()) !== Boolean(input.TLS_KEY_FILE?.trim())) {
     problems.push('TLS_CERT_FILE/TLS_KEY_FILE: give both or neither');
   }
+  problems.push(...pemProblems(input));
   if (input.DJANGO_SESSION_COOKIE !== undefined && input.DJANGO_DATABASE_URL === undefined) {
     problems.push('DJANGO_SESSION_COOKIE: has no effect without DJANGO_DATABASE_URL');
   }

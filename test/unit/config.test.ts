@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,12 +19,18 @@ function problemsOf(env: Record<string, string | undefined>): string[] {
 }
 
 let dir: string;
-let existingFile: string;
+/** A real self-signed certificate and its key (openssl), and a file that exists but holds neither. */
+let certFile: string;
+let keyFile: string;
+let notPem: string;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'swf-relay-config-'));
-  existingFile = join(dir, 'cert.pem');
-  writeFileSync(existingFile, 'not really a certificate\n');
+  certFile = join(dir, 'cert.pem');
+  keyFile = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+  notPem = join(dir, 'not-pem.txt');
+  writeFileSync(notPem, 'not really a certificate\n');
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -108,9 +115,9 @@ describe('loadConfig: values', () => {
       ACTIVEMQ_USER: 'u',
       ACTIVEMQ_PASSWORD: 'p',
       ACTIVEMQ_USE_SSL: 'true',
-      ACTIVEMQ_SSL_CA_CERTS: existingFile,
-      ACTIVEMQ_SSL_CERT_FILE: existingFile,
-      ACTIVEMQ_SSL_KEY_FILE: existingFile,
+      ACTIVEMQ_SSL_CA_CERTS: certFile,
+      ACTIVEMQ_SSL_CERT_FILE: certFile,
+      ACTIVEMQ_SSL_KEY_FILE: keyFile,
       ACTIVEMQ_HEARTBEAT_TOPIC: 'othertopic',
       ACTIVEMQ_SUBSCRIPTION_NAME: 'sub',
       HOST: '0.0.0.0',
@@ -134,9 +141,9 @@ describe('loadConfig: values', () => {
     assert.equal(c.broker.user, 'u');
     assert.equal(c.broker.password, 'p');
     assert.equal(c.broker.useSsl, true);
-    assert.equal(c.broker.caCertsFile, existingFile);
-    assert.equal(c.broker.certFile, existingFile);
-    assert.equal(c.broker.keyFile, existingFile);
+    assert.equal(c.broker.caCertsFile, certFile);
+    assert.equal(c.broker.certFile, certFile);
+    assert.equal(c.broker.keyFile, keyFile);
     assert.equal(c.broker.destination, '/topic/othertopic');
     assert.equal(c.broker.subscriptionName, 'sub');
     assert.deepEqual(c.http, { host: '0.0.0.0', port: 0 });
@@ -257,7 +264,7 @@ describe('loadConfig: bad values', () => {
   });
 
   it('a client certificate without its key (or the reverse) is refused', () => {
-    for (const env of [{ ACTIVEMQ_SSL_CERT_FILE: existingFile }, { ACTIVEMQ_SSL_KEY_FILE: existingFile }]) {
+    for (const env of [{ ACTIVEMQ_SSL_CERT_FILE: certFile }, { ACTIVEMQ_SSL_KEY_FILE: keyFile }]) {
       const problems = problemsOf(env);
       assert.equal(problems.length, 1);
       assert.match(problems[0]!, /ACTIVEMQ_SSL_CERT_FILE/);
@@ -266,7 +273,7 @@ describe('loadConfig: bad values', () => {
   });
 
   it('the certificate/key problem is listed together with the other bad variables', () => {
-    const problems = problemsOf({ PORT: 'eighty', ACTIVEMQ_SSL_CERT_FILE: existingFile });
+    const problems = problemsOf({ PORT: 'eighty', ACTIVEMQ_SSL_CERT_FILE: certFile });
     assert.equal(problems.length, 2, problems.join('\n'));
     assert.ok(problems.some((p) => p.startsWith('PORT: ')));
     assert.ok(problems.some((p) => p.includes('ACTIVEMQ_SSL_KEY_FILE')));
@@ -278,21 +285,49 @@ describe('loadConfig: bad values', () => {
     for (const v of ['3000000', '2147484', '1e9']) {
       const problems = problemsOf({ SSE_HEARTBEAT_SECONDS: v });
       assert.equal(problems.length, 1, v);
-      assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: .*0 to 86400/, v);
+      assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: .*0 \(off\) or a number of seconds from 1 to 86400/, v);
     }
     assert.ok(loadConfig({ SSE_HEARTBEAT_SECONDS: '86400' }).sse.heartbeatSeconds * 1000 <= TIMER_MAX_MS);
   });
 
-  it('SSE_HEARTBEAT_SECONDS is limited to 0..86400 (a day), fractions allowed', () => {
+  it('SSE_HEARTBEAT_SECONDS is 0 (off) or 1..86400 (a day), fractions allowed: a sub-second heartbeat would flood every client', () => {
     assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '86400' }).sse.heartbeatSeconds, 86_400);
     assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '86399.5' }).sse.heartbeatSeconds, 86_399.5);
-    assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '0.25' }).sse.heartbeatSeconds, 0.25);
-    for (const v of ['86400.5', '86401', '-1', '1,5', 'abc']) {
+    assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '1.5' }).sse.heartbeatSeconds, 1.5);
+    for (const v of ['86400.5', '86401', '-1', '1,5', 'abc', '0.0001', '0.25', '0.999']) {
       const problems = problemsOf({ SSE_HEARTBEAT_SECONDS: v });
       assert.equal(problems.length, 1, v);
       assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: /, v);
       assert.ok(problems[0]!.includes(JSON.stringify(v)), `the line shows ${JSON.stringify(v)}: ${problems[0]}`);
     }
+  });
+
+  it('TRUSTED_PROXIES: addresses and CIDR ranges only; each bad entry named', () => {
+    assert.deepEqual(loadConfig({ TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8,::1, fd00::/8' }).trustedProxies, ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8']);
+    for (const v of ['proxy.example', '10.0.0.0/33', '::1/129', '10.0.0.1/8/1', '300.1.1.1', '10.0.0.0/', '10.0.0.0/x']) {
+      const problems = problemsOf({ TRUSTED_PROXIES: `127.0.0.1,${v}` });
+      assert.equal(problems.length, 1, v);
+      assert.match(problems[0]!, /^TRUSTED_PROXIES: /, v);
+      assert.ok(problems[0]!.includes(v), problems[0]);
+    }
+  });
+
+  it('HOST: an IP address or a host name', () => {
+    for (const v of ['0.0.0.0', '::', '::1', 'localhost', 'relay.example.org']) assert.equal(loadConfig({ HOST: v }).http.host, v);
+    for (const v of ['not a host', 'http://x', 'a..b', '-bad.example', '1.2.3.4:80']) assert.match(problemsOf({ HOST: v })[0]!, /^HOST: must be an IP address or a host name/, v);
+  });
+
+  it('TLS and broker PEM files that are not a certificate or key are refused, naming the variable and never the content', () => {
+    const problems = problemsOf({ TLS_CERT_FILE: notPem, TLS_KEY_FILE: certFile, ACTIVEMQ_SSL_CA_CERTS: keyFile });
+    assert.deepEqual(
+      problems.map((p) => p.split(':')[0]),
+      ['TLS_CERT_FILE', 'TLS_KEY_FILE', 'ACTIVEMQ_SSL_CA_CERTS'],
+      problems.join('\n'),
+    );
+    assert.match(problems[0]!, /is not a PEM certificate file/);
+    assert.match(problems[1]!, /is not a PEM key file/);
+    for (const p of problems) assert.ok(!p.includes('BEGIN') && !p.includes('not really'), p);
+    assert.equal(loadConfig({ TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }).tls?.certFile, certFile);
   });
 });
 

@@ -15,7 +15,7 @@ import { StompListener } from '../broker/stomp.js';
 import type { Bus } from '../bus/bus.js';
 import { openBus } from '../bus/index.js';
 import { ListenerLease } from '../cluster/lease.js';
-import { PublishForwarder, PublishServer, publishRoute } from '../cluster/publish-rpc.js';
+import { PublishForwarder, PublishServer, publishRoute, type Publish } from '../cluster/publish-rpc.js';
 import { createRedisConnections, redisKeys } from '../cluster/redis.js';
 import { ClusterRegistry, type ProcessSnapshot } from '../cluster/registry.js';
 import type { Config } from '../config.js';
@@ -91,7 +91,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
   });
   const forwarder =
     redis && runsWeb ? new PublishForwarder(redis.commands, redis.open('publish-replies'), { requests: keys.publishRequests, replies: keys.publishReplies(processName) }, processName) : null;
-  const submit = ingestor ? (body: Buffer, who: string) => ingestor.submit(body, who) : null;
+  const submit: Publish | null = ingestor ? (body, who, messageId) => ingestor.submit(body, who, messageId) : null;
   const publishServer = redis && submit ? new PublishServer(redis.commands, redis.open('publish-requests', true), keys.publishRequests, submit, log) : null;
   const registry = redis ? new ClusterRegistry(redis.commands, keys, processName, snapshot, () => hub.userCounts(), log) : null;
   // (6) http, with swf-monitor's credentials beside the relay's own when configured

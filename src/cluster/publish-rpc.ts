@@ -19,6 +19,8 @@ interface PublishRequest {
   replyTo: string;
   body: string; // base64: bodies may be any bytes
   publisher: string;
+  /** The message-id to store it under (set from an Idempotency-Key), or absent for a fresh one. */
+  messageId?: string;
   deadline: number;
 }
 
@@ -43,10 +45,10 @@ export class PublishForwarder {
   }
 
   /** Resolves with the stored id, or rejects with the listener's AppError (or 503 when no listener answers). */
-  async forward(body: Buffer, publisher: string): Promise<string | null> {
+  async forward(body: Buffer, publisher: string, messageId?: string): Promise<string | null> {
     this.subscribed ??= this.subscriber.subscribe(this.keys.replies);
     await this.subscribed;
-    const request: PublishRequest = { id: randomUUID(), replyTo: this.keys.replies, body: body.toString('base64'), publisher, deadline: Date.now() + REPLY_TIMEOUT_MS };
+    const request: PublishRequest = { id: randomUUID(), replyTo: this.keys.replies, body: body.toString('base64'), publisher, messageId, deadline: Date.now() + REPLY_TIMEOUT_MS };
     const answered = new Promise<string | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(request.id);
@@ -86,7 +88,7 @@ export class PublishServer {
     /** A connection of its own: BRPOP blocks it. */
     private readonly blocking: Redis | Cluster,
     private readonly requestsKey: string,
-    private readonly submit: (body: Buffer, publisher: string) => Promise<string | null>,
+    private readonly submit: Publish,
     private readonly log: Logger,
   ) {}
 
@@ -121,7 +123,7 @@ export class PublishServer {
   private async handle(request: PublishRequest): Promise<void> {
     let reply: PublishReply;
     try {
-      reply = { id: request.id, eventId: await this.submit(Buffer.from(request.body, 'base64'), request.publisher) };
+      reply = { id: request.id, eventId: await this.submit(Buffer.from(request.body, 'base64'), request.publisher, request.messageId) };
     } catch (err) {
       const appError = err instanceof AppError ? err : new AppError('INTERNAL', 'the listener could not publish the message');
       reply = { id: request.id, error: { code: appError.code, message: appError.message, extra: appError.extra } };
@@ -130,8 +132,8 @@ export class PublishServer {
   }
 }
 
-/** Publishes a body through the one writer and resolves with its new id (null: a duplicate). */
-export type Publish = (body: Buffer, publisher: string) => Promise<string | null>;
+/** Publishes a body through the one writer under `messageId` (default: a fresh one) and resolves with its new id (null: a duplicate). */
+export type Publish = (body: Buffer, publisher: string, messageId?: string) => Promise<string | null>;
 
 /**
  * Where an HTTP-published body goes: to this process's ingestor while it holds
@@ -140,5 +142,6 @@ export type Publish = (body: Buffer, publisher: string) => Promise<string | null
  */
 export function publishRoute(local: Publish | null, holdsLease: (() => boolean) | null, forwarder: PublishForwarder | null): Publish | null {
   if (local === null && forwarder === null) return null;
-  return (body, publisher) => (local !== null && (holdsLease === null || holdsLease()) ? local(body, publisher) : forwarder!.forward(body, publisher));
+  return (body, publisher, messageId) =>
+    local !== null && (holdsLease === null || holdsLease()) ? local(body, publisher, messageId) : forwarder!.forward(body, publisher, messageId);
 }

@@ -2,6 +2,7 @@
  * The REST API beside the stream (SPEC §4): history, HTTP publish, agents,
  * subscribers.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { SseClient } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
@@ -55,8 +56,14 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
       if (deps.publish === null) throw new AppError('UNAVAILABLE', 'This process cannot reach the listener; publish to a process that runs it.');
       const body = request.body;
       if (!Buffer.isBuffer(body) || body.byteLength === 0) throw new AppError('BAD_REQUEST', 'The body must be a JSON workflow message.', { reason: 'empty' });
-      const id = await deps.publish(body, principal.username);
-      return reply.status(201).send({ id, status: 'stored' });
+      const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key']);
+      if (idempotencyKey === null) return reply.status(201).send({ id: await deps.publish(body, principal.username), status: 'stored' });
+      // The key, scoped to the publisher, becomes the message-id: a retry is the same message, which the store keeps once.
+      const messageId = `http:key:${createHash('sha256').update(`${principal.username}\n${idempotencyKey}`).digest('base64url')}`;
+      const id = await deps.publish(body, principal.username, messageId);
+      if (id !== null) return reply.status(201).send({ id, status: 'stored' });
+      void reply.header('Idempotent-Replayed', 'true');
+      return reply.status(201).send({ id: await store.idOfBrokerMessage(messageId), status: 'stored' });
     });
   });
 
@@ -147,10 +154,24 @@ function intParam(query: Record<string, unknown>, name: string, min: number, max
   return n;
 }
 
+/** A valid Idempotency-Key header (1–200 visible ASCII characters), null when absent; 400 when malformed. */
+function idempotencyKeyOf(header: string | string[] | undefined): string | null {
+  if (header === undefined) return null;
+  if (typeof header !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(header)) {
+    throw new AppError('BAD_REQUEST', 'Idempotency-Key must be 1 to 200 visible ASCII characters', { param: 'Idempotency-Key' });
+  }
+  return header;
+}
+
+/** The times whose ISO-8601 text sorts as the times do (four-digit years). */
+const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
+const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
 function timeParam(query: Record<string, unknown>, name: string): string | undefined {
   const value = single(query, name);
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new AppError('BAD_REQUEST', `${name} must be an ISO-8601 time`, { param: name });
+  // Stored times are compared as ISO text, which orders correctly only for years 0000–9999.
+  if (Number.isNaN(ms) || ms < MIN_TIME_MS || ms > MAX_TIME_MS) throw new AppError('BAD_REQUEST', `${name} must be an ISO-8601 time between the years 0000 and 9999`, { param: name });
   return new Date(ms).toISOString();
 }

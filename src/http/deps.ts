@@ -23,7 +23,7 @@ export interface HttpDeps {
   readonly log: Logger;
   readonly subscribers: SubscriberRecorder;
   /** Hands an HTTP-published body to the one writer (here, or through Redis); null when there is none to reach. */
-  readonly publish: ((body: Buffer, publisher: string) => Promise<string | null>) | null;
+  readonly publish: ((body: Buffer, publisher: string, messageId?: string) => Promise<string | null>) | null;
   readonly metrics: Metrics;
   /** Streams a user has open in other relay processes (0 without Redis). */
   readonly remoteStreamsOf: (username: string) => number;

@@ -35,7 +35,7 @@ export function registerBrowserSupport(app: FastifyInstance, config: Config): vo
     origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
     credentials: true,
     methods: ['GET', 'POST', 'OPTIONS'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Idempotency-Key'],
     maxAge: 600,
   });
   app.addHook('onSend', async (_request, reply, payload) => {

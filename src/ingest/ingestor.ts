@@ -84,7 +84,7 @@ export class Ingestor implements InboundSink {
    * pipeline (one writer, ids in commit order). Resolves with its id once it
    * is stored and relayed; throws AppError BAD_REQUEST when it is not valid.
    */
-  submit(body: Uint8Array, publisher: string): Promise<string | null> {
+  submit(body: Uint8Array, publisher: string, messageId: string = `http:${randomUUID()}`): Promise<string | null> {
     const classified = classifyBody(body, this.options.maxBytes);
     if (classified.kind === 'rejected') return Promise.reject(new AppError('BAD_REQUEST', classified.detail, { reason: classified.reason }));
     if (classified.kind !== 'workflow') {
@@ -93,7 +93,6 @@ export class Ingestor implements InboundSink {
     if (this.stopping) return Promise.reject(new AppError('UNAVAILABLE', 'the relay is shutting down'));
     this.counters.received++;
     const receivedAt = Date.now();
-    const messageId = `http:${randomUUID()}`;
     const message: InboundMessage = { body, headers: { 'message-id': messageId, 'published-by': publisher }, destination: HTTP_QUEUE_NAME, messageId, ack: () => {} };
     return new Promise((resolve, reject) => {
       const item = this.toItem(message, classified, receivedAt);

@@ -137,6 +137,11 @@ export class SqlStore implements Store {
     return rows.map(toStoredMessage);
   }
 
+  async idOfBrokerMessage(brokerMessageId: string): Promise<string | null> {
+    const row = await this.db.selectFrom('workflow_messages').select('id').where('broker_message_id', '=', brokerMessageId).executeTakeFirst();
+    return row === undefined ? null : String(row.id);
+  }
+
   async maxMessageId(): Promise<string | null> {
     const row = await this.db.selectFrom('workflow_messages').select((eb) => eb.fn.max('id').as('max')).executeTakeFirst();
     return row?.max === null || row?.max === undefined ? null : String(row.max);

@@ -170,6 +170,8 @@ export interface MessageStore {
   commitBatch(batch: IngestBatch): Promise<(string | null)[]>;
   /** Stored messages with id greater than `afterId`, in id order, at most `limit`; only those matching `filters` when given. */
   messagesAfter(afterId: string, limit: number, filters?: Filters): Promise<StoredMessage[]>;
+  /** The id of the message stored with this broker message-id, or null (never stored, or pruned). */
+  idOfBrokerMessage(brokerMessageId: string): Promise<string | null>;
   /** The highest stored message id, or null when none is stored. */
   maxMessageId(): Promise<string | null>;
   /**

@@ -180,6 +180,16 @@ export function messageStoreContract(name: string, open: OpenStore<MessageStore>
         assert.equal(await store.maxMessageId(), b);
       });
 
+      it('idOfBrokerMessage finds the id a broker message-id was stored under; null for one never stored', async () => {
+        const first = message();
+        const [id] = increasing(await commitMessages([first]));
+        assert.equal(await store.idOfBrokerMessage(first.brokerMessageId), id);
+        // A repeat is refused (null) but the first id stays findable: what an idempotent retry answers with.
+        assert.deepEqual(await commitMessages([{ ...message(), brokerMessageId: first.brokerMessageId }]), [null]);
+        assert.equal(await store.idOfBrokerMessage(first.brokerMessageId), id);
+        assert.equal(await store.idOfBrokerMessage('ID:never-stored'), null);
+      });
+
       it('prunedThrough reads the retention mark from relay_state', async () => {
         assert.equal(await store.prunedThrough(), '0');
         await suite.opened.query("insert into relay_state (key, value) values ('pruned_through_id', '42') returning key");

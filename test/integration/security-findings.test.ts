@@ -1,0 +1,76 @@
+// Findings of the second security review, each reproduced against the relay as a process:
+// time bounds beyond year 9999, and HTTP publish retried by a client after a timeout.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createToken } from '../../src/auth/tokens.js';
+import { freePort, openStoreOf, startRelay, type RelayProcess } from '../helpers/relay.js';
+
+describe('security findings (round 2)', () => {
+  let dir: string;
+  let relay: RelayProcess;
+  let alice: string;
+  let bob: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'swf-relay-findings-'));
+    // HTTP publish and history need no broker: the relay serves them while it retries the broker.
+    const env = { DATABASE_URL: `sqlite:${join(dir, 'relay.db')}`, ACTIVEMQ_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
+    const store = await openStoreOf(env);
+    alice = (await createToken(store, 'alice', { createUser: true, canPublish: true })).key;
+    bob = (await createToken(store, 'bob', { createUser: true, canPublish: true })).key;
+    await store.close();
+    relay = await startRelay(env);
+  });
+
+  after(async () => {
+    await relay?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const publish = (key: string, body: object, headers: Record<string, string> = {}) =>
+    fetch(`${relay.url}/api/messages/`, { method: 'POST', headers: { Authorization: `Token ${key}`, 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const history = async (query: string) => {
+    const res = await fetch(`${relay.url}/api/messages/?${query}`, { headers: { Authorization: `Token ${alice}` } });
+    return { status: res.status, body: (await res.json()) as { results?: { id: string; content?: unknown }[]; detail?: string; param?: string } };
+  };
+
+  test('Idempotency-Key: a retried publish answers the first id and stores the message once; keys are per publisher', async () => {
+    const body = { msg_type: 'idem_test', run_id: 'idem-1' };
+    const first = await publish(alice, body, { 'Idempotency-Key': 'retry-me-1' });
+    assert.equal(first.status, 201);
+    const { id } = (await first.json()) as { id: string };
+    assert.match(id, /^\d+$/);
+    const retry = await publish(alice, body, { 'Idempotency-Key': 'retry-me-1' });
+    assert.equal(retry.status, 201);
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(await retry.json(), { id, status: 'stored' });
+    // Concurrent retries land in one commit batch: still one message.
+    const burst = await Promise.all([1, 2, 3].map(() => publish(alice, body, { 'Idempotency-Key': 'retry-me-2' }).then((r) => r.json() as Promise<{ id: string }>)));
+    assert.equal(new Set(burst.map((b) => b.id)).size, 1, JSON.stringify(burst));
+    // Another publisher's key is its own, and no key means a new message each time.
+    const other = (await (await publish(bob, body, { 'Idempotency-Key': 'retry-me-1' })).json()) as { id: string };
+    assert.notEqual(other.id, id);
+    const plain = await Promise.all([1, 2].map(() => publish(alice, body).then((r) => r.json() as Promise<{ id: string }>)));
+    assert.notEqual(plain[0]!.id, plain[1]!.id);
+    const stored = await history('run_ids=idem-1&limit=100');
+    assert.equal(stored.body.results!.length, 5, 'retry-me-1 once, retry-me-2 once, bob, two without a key');
+    const bad = await publish(alice, body, { 'Idempotency-Key': 'has space' });
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { param: string }).param, 'Idempotency-Key');
+  });
+
+  test('since/until beyond year 9999 are refused (they compared as text and inverted results)', async () => {
+    await publish(alice, { msg_type: 'time_test', run_id: 'time-1' });
+    const inRange = await history('run_ids=time-1&since=2000-01-01T00:00:00Z&until=9999-12-31T23:59:59Z');
+    assert.equal(inRange.status, 200);
+    assert.equal(inRange.body.results!.length, 1);
+    for (const query of ['until=%2B010000-01-01T00:00:00Z', 'since=%2B275760-09-13T00:00:00Z', 'since=-000001-01-01T00:00:00Z']) {
+      const res = await history(`run_ids=time-1&${query}`);
+      assert.equal(res.status, 400, query);
+      assert.match(res.body.detail!, /between the years 0000 and 9999/);
+    }
+  });
+});

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Bus } from '../bus/bus.js';
 import { AppError } from '../errors.js';
 import { agentStatusEvent, workflowEvent, type RelayEvent } from '../model/event.js';
+import { oneLine } from '../model/json-text.js';
 import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from '../model/message.js';
 import type { Metrics } from '../metrics.js';
 import type { InboundMessage, InboundSink } from '../model/inbound.js';
@@ -34,7 +35,7 @@ export interface IngestCounters {
 
 /** A message on its way through, with what became of it. */
 type Item =
-  | { kind: 'workflow'; message: InboundMessage; row: NewWorkflowMessage; receivedAt: number; settle?: Settle }
+  | { kind: 'workflow'; message: InboundMessage; row: NewWorkflowMessage; agent: AgentHeartbeat | null; receivedAt: number; settle?: Settle }
   | { kind: 'heartbeat'; message: InboundMessage; row: AgentHeartbeat; content: string; fields: Extract<Classified, { kind: 'heartbeat' }>['fields']; receivedAt: number }
   | { kind: 'rejected'; message: InboundMessage; row: NewRejected };
 
@@ -197,7 +198,8 @@ export class Ingestor implements InboundSink {
     const started = performance.now();
     const ids = await this.options.store.commitBatch({
       messages: workflow.map((i) => i.row),
-      heartbeats: items.flatMap((i) => (i.kind === 'heartbeat' ? [i.row] : [])),
+      // In arrival order, so the last word on an agent wins; a workflow message with agent_name + status updates it too.
+      heartbeats: items.flatMap((i) => (i.kind === 'heartbeat' ? [i.row] : i.kind === 'workflow' && i.agent ? [i.agent] : [])),
       rejected: items.flatMap((i) => (i.kind === 'rejected' ? [i.row] : [])),
     });
     this.counters.commits++;
@@ -244,20 +246,16 @@ export class Ingestor implements InboundSink {
   private toItem(message: InboundMessage, classified: Classified, receivedAt: number): Item {
     const receipt = { queueName: message.destination, receivedAt };
     const sentAt = new Date(receivedAt).toISOString();
-    try {
-      if (classified.kind === 'workflow') {
-        const content = JSON.stringify(enrichWorkflow(classified.payload, receipt));
-        const row = { brokerMessageId: message.messageId, fields: classified.fields, queueName: message.destination, sentAt, content, metadata: JSON.stringify(message.headers) };
-        return { kind: 'workflow', message, row, receivedAt };
-      }
-      if (classified.kind === 'heartbeat') {
-        const content = JSON.stringify(enrichHeartbeat(classified.payload, receipt));
-        const row = { fields: classified.fields, payload: JSON.stringify(classified.payload), at: sentAt };
-        return { kind: 'heartbeat', message, row, content, fields: classified.fields, receivedAt };
-      }
-    } catch (err) {
-      // JSON.stringify throws on nesting too deep for the stack.
-      return this.rejectedItem(message, 'bad_json', `cannot re-encode: ${(err as Error).message}`, sentAt);
+    if (classified.kind === 'workflow') {
+      const content = enrichWorkflow(classified, receipt);
+      const row = { brokerMessageId: message.messageId, fields: classified.fields, queueName: message.destination, sentAt, content, metadata: JSON.stringify(message.headers) };
+      const agent = classified.agent && { fields: classified.agent, payload: oneLine(classified.text), at: sentAt };
+      return { kind: 'workflow', message, row, agent, receivedAt };
+    }
+    if (classified.kind === 'heartbeat') {
+      const content = enrichHeartbeat(classified, receipt);
+      const row = { fields: classified.fields, payload: oneLine(classified.text), at: sentAt };
+      return { kind: 'heartbeat', message, row, content, fields: classified.fields, receivedAt };
     }
     return this.rejectedItem(message, classified.reason, classified.detail, sentAt);
   }

@@ -2,7 +2,7 @@
  * Stream filters (SPEC §3): parse query parameters, match events. Pure.
  */
 import { AppError } from '../errors.js';
-import { AGENT_STATUS, CONTROL_CHARS } from './message.js';
+import { AGENT_STATUS, CONTROL_CHARS, MAX_FIELD_LENGTH } from './message.js';
 
 /** The four filter query parameters, in the order the old relay listed them. */
 export const FILTER_PARAMS = ['msg_types', 'agents', 'run_ids', 'namespaces'] as const;
@@ -10,8 +10,8 @@ export type FilterParam = (typeof FILTER_PARAMS)[number];
 
 /** Most values one filter parameter may list. */
 export const MAX_FILTER_VALUES = 100;
-/** Longest value in a filter, in characters. */
-export const MAX_FILTER_VALUE_LENGTH = 200;
+/** Longest value in a filter, in characters: the longest text a filtered column keeps. */
+export const MAX_FILTER_VALUE_LENGTH = MAX_FIELD_LENGTH;
 
 /** Parsed filters; `null` means "no filter on this field". */
 export interface Filters {

@@ -1,9 +1,12 @@
 /**
  * Incoming broker bodies: classify (workflow message, agent heartbeat, or
- * rejected), validate as SPEC §2 says, and enrich workflow messages.
- * Pure functions; no I/O.
+ * rejected), validate as SPEC §2 says, and enrich. Pure functions; no I/O.
+ *
+ * The relayed content is built from the received text (json-text.ts), never
+ * re-encoded from parsed values: JSON.parse is used to validate and to read
+ * the columns, and would round integers beyond 2^53.
  */
-import { z } from 'zod';
+import { exceedsDepth, oneLine, topLevelValues } from './json-text.js';
 
 /** Why a body went to the rejected store; also a metrics label. */
 export type RejectReason =
@@ -17,8 +20,6 @@ export type RejectReason =
   | 'unknown_kind'
   /** Nested deeper than MAX_DEPTH levels. */
   | 'too_deep'
-  /** Holds a number JSON cannot carry back out (beyond ±1.8e308). */
-  | 'bad_number'
   /** Valid, but the store refused it (kept in the rejected store instead of blocking the ones after it). */
   | 'store_error';
 
@@ -27,6 +28,22 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['connected', '
 
 /** The SSE event name of agent heartbeats (SPEC §2). */
 export const AGENT_STATUS = 'agent_status';
+
+/** Longest msg_type, in UTF-16 code units (SPEC §2: 100 characters). */
+export const MAX_MSG_TYPE_LENGTH = 100;
+
+/**
+ * Longest text kept in a column that filters read (run_id, namespace,
+ * sender_agent, processed_by, agent_name): no filter value can be longer, and
+ * PostgreSQL's indexes cannot hold a few KB.
+ */
+export const MAX_FIELD_LENGTH = 200;
+
+/** Deepest nesting accepted: below Python's default recursion limit (1000), so every Python client can parse what is relayed. */
+export const MAX_DEPTH = 512;
+
+/** Status stored for a heartbeat whose `status` is not text (the old listener's default). */
+export const UNKNOWN_STATUS = 'UNKNOWN';
 
 /** The columns read from a workflow message, strings or null. */
 export interface WorkflowFields {
@@ -48,45 +65,26 @@ export interface HeartbeatFields {
   namespace: string | null;
 }
 
-/** What a body turned out to be. `payload` is the parsed JSON object. */
+/** A usable body: its received JSON text and what JSON.parse made of it (numbers beyond 2^53 rounded: read them from `text`). */
+export interface ReceivedBody {
+  readonly text: string;
+  readonly payload: Record<string, unknown>;
+}
+
+/** What a body turned out to be. */
 export type Classified =
-  | { kind: 'workflow'; payload: Record<string, unknown>; fields: WorkflowFields }
-  | { kind: 'heartbeat'; payload: Record<string, unknown>; fields: HeartbeatFields }
+  | (ReceivedBody & {
+      kind: 'workflow';
+      fields: WorkflowFields;
+      /** Set when the message also carries a usable `agent_name` + `status`: it updates that agent too. */
+      agent: HeartbeatFields | null;
+    })
+  | (ReceivedBody & { kind: 'heartbeat'; fields: HeartbeatFields })
   | { kind: 'rejected'; reason: RejectReason; detail: string };
 
 /** C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F): never in a msg_type or a filter value. */
 // eslint-disable-next-line no-control-regex
 export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
-
-/** Deepest nesting accepted: far beyond any real message, far below what re-encoding can handle. */
-export const MAX_DEPTH = 256;
-const noControl = (s: string) => !CONTROL_CHARS.test(s);
-
-const scalarField = z.union([
-  z.string().max(200, 'longer than 200 characters'),
-  z.number(), // z.number() refuses Infinity (e.g. 1e400), which JSON cannot carry back out
-]);
-
-const workflowSchema = z.looseObject({
-  msg_type: z
-    .string('must be a string')
-    .min(1, 'must not be empty')
-    .max(100, 'longer than 100 characters')
-    .refine(noControl, 'contains control characters'),
-  run_id: scalarField.optional(),
-  execution_id: scalarField.optional(),
-  namespace: scalarField.optional(),
-  sender: scalarField.optional(),
-  recipient: scalarField.optional(),
-  processed_by: scalarField.optional(),
-});
-
-const heartbeatSchema = z.looseObject({
-  agent_name: z.string().min(1).max(200).refine(noControl, 'contains control characters'),
-  status: z.string().max(100).refine(noControl, 'contains control characters'),
-  agent_type: scalarField.optional(),
-  namespace: scalarField.optional(),
-});
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
@@ -103,7 +101,7 @@ export function classifyBody(body: Uint8Array, maxBytes: number): Classified {
   return classifyText(text);
 }
 
-/** Classifies a body already decoded as text (HTTP publish path). */
+/** Classifies a body already decoded as text. */
 export function classifyText(text: string): Classified {
   let value: unknown;
   try {
@@ -111,95 +109,96 @@ export function classifyText(text: string): Classified {
   } catch (err) {
     return reject('bad_json', `not JSON: ${(err as Error).message}`);
   }
-  const problem = inspect(value);
-  if (problem) return reject(problem.reason, problem.detail);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return reject('not_object', `JSON ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value}, not an object`);
   }
+  if (exceedsDepth(text, MAX_DEPTH)) return reject('too_deep', `nested deeper than ${MAX_DEPTH} levels`);
   const obj = value as Record<string, unknown>;
-  if (Object.hasOwn(obj, 'msg_type')) return classifyWorkflow(obj);
-  if (Object.hasOwn(obj, 'agent_name') && Object.hasOwn(obj, 'status')) return classifyHeartbeat(obj);
+  if (Object.hasOwn(obj, 'msg_type')) return classifyWorkflow(text, obj);
+  if (Object.hasOwn(obj, 'agent_name') && Object.hasOwn(obj, 'status')) {
+    const fields = heartbeatFields(text, obj);
+    if (typeof fields === 'string') return reject('invalid_heartbeat', fields);
+    return { kind: 'heartbeat', text, payload: obj, fields };
+  }
   return reject('unknown_kind', 'neither a workflow message (msg_type) nor a heartbeat (agent_name + status)');
 }
 
-function classifyWorkflow(obj: Record<string, unknown>): Classified {
-  const parsed = workflowSchema.safeParse(obj);
-  if (!parsed.success) return reject('invalid_workflow', describe(parsed.error));
+function classifyWorkflow(text: string, obj: Record<string, unknown>): Classified {
+  const msgType = obj.msg_type;
+  if (typeof msgType !== 'string') return reject('invalid_workflow', `msg_type: must be a string, not ${describeType(msgType)}`);
+  if (msgType.length === 0) return reject('invalid_workflow', 'msg_type: must not be empty');
+  if (msgType.length > MAX_MSG_TYPE_LENGTH) return reject('invalid_workflow', `msg_type: longer than ${MAX_MSG_TYPE_LENGTH} characters`);
+  if (CONTROL_CHARS.test(msgType)) return reject('invalid_workflow', 'msg_type: contains control characters');
+  // No UTF-8 form: the event name and the message_type column would both get U+FFFD instead.
+  if (!msgType.isWellFormed()) return reject('invalid_workflow', 'msg_type: contains a lone UTF-16 surrogate');
+  const read = new FieldReader(text, obj);
   const fields: WorkflowFields = {
-    msgType: obj.msg_type as string,
-    runId: scalar(obj.run_id),
-    executionId: scalar(obj.execution_id),
-    filename: scalar(obj.filename),
-    senderAgent: scalar(Object.hasOwn(obj, 'sender_agent') ? obj.sender_agent : obj.sender),
-    recipientAgent: scalar(Object.hasOwn(obj, 'recipient_agent') ? obj.recipient_agent : obj.recipient),
-    namespace: scalar(obj.namespace),
-    processedBy: scalar(obj.processed_by),
+    msgType,
+    runId: read.column('run_id', true),
+    executionId: read.column('execution_id', false),
+    filename: read.column('filename', false),
+    senderAgent: read.column(Object.hasOwn(obj, 'sender_agent') ? 'sender_agent' : 'sender', true),
+    recipientAgent: read.column(Object.hasOwn(obj, 'recipient_agent') ? 'recipient_agent' : 'recipient', false),
+    namespace: read.column('namespace', true),
+    processedBy: read.column('processed_by', true),
   };
-  const problem = fieldProblem(fields);
-  if (problem) return reject('invalid_workflow', problem);
-  return { kind: 'workflow', payload: obj, fields };
+  let agent: HeartbeatFields | null = null;
+  if (Object.hasOwn(obj, 'agent_name') && Object.hasOwn(obj, 'status')) {
+    const hb = heartbeatFields(text, obj, read);
+    // An unusable agent_name only skips the agent update: the workflow message is valid regardless.
+    if (typeof hb !== 'string') agent = hb;
+  }
+  return { kind: 'workflow', text, payload: obj, fields, agent };
 }
 
-function classifyHeartbeat(obj: Record<string, unknown>): Classified {
-  const parsed = heartbeatSchema.safeParse(obj);
-  if (!parsed.success) return reject('invalid_heartbeat', describe(parsed.error));
-  const fields: HeartbeatFields = {
-    agentName: obj.agent_name as string,
-    status: obj.status as string,
-    agentType: scalar(obj.agent_type),
-    namespace: scalar(obj.namespace),
+/** The agent columns of a body with agent_name + status, or the problem with them. */
+function heartbeatFields(text: string, obj: Record<string, unknown>, read = new FieldReader(text, obj)): HeartbeatFields | string {
+  const agentName = read.text('agent_name');
+  if (agentName === null) return `agent_name: must be a string or a number, not ${describeType(obj.agent_name)}`;
+  if (agentName.length === 0) return 'agent_name: must not be empty';
+  if (agentName.length > MAX_FIELD_LENGTH) return `agent_name: longer than ${MAX_FIELD_LENGTH} characters`;
+  if (CONTROL_CHARS.test(agentName)) return 'agent_name: contains control characters';
+  if (!agentName.isWellFormed()) return 'agent_name: contains a lone UTF-16 surrogate';
+  return {
+    agentName,
+    status: read.column('status', false) ?? UNKNOWN_STATUS,
+    agentType: read.column('agent_type', false),
+    namespace: read.column('namespace', false),
   };
-  const problem = fieldProblem(fields);
-  if (problem) return reject('invalid_heartbeat', problem);
-  return { kind: 'heartbeat', payload: obj, fields };
 }
 
-/**
- * Walks a parsed body without recursion (a deep body must not overflow our
- * stack either): nesting deeper than MAX_DEPTH, or a number JSON.parse
- * turned into ±Infinity (1e400), would not survive re-encoding intact.
- */
-function inspect(root: unknown): { reason: RejectReason; detail: string } | null {
-  const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return { reason: 'bad_number', detail: 'a number is out of range (JSON cannot carry it)' };
-    } else if (value !== null && typeof value === 'object') {
-      if (depth > MAX_DEPTH) return { reason: 'too_deep', detail: `nested deeper than ${MAX_DEPTH} levels` };
-      for (const child of Object.values(value)) stack.push([child, depth + 1]);
-    }
-  }
-  return null;
-}
+/** Reads top-level values as column text; the received text is scanned only when a number needs its digits. */
+class FieldReader {
+  private literals: Map<string, string> | undefined;
 
-/** Body keys the extracted fields come from, for error messages. */
-const BODY_KEYS: Readonly<Record<string, string>> = {
-  msgType: 'msg_type',
-  runId: 'run_id',
-  executionId: 'execution_id',
-  filename: 'filename',
-  senderAgent: 'sender/sender_agent',
-  recipientAgent: 'recipient/recipient_agent',
-  namespace: 'namespace',
-  processedBy: 'processed_by',
-  agentName: 'agent_name',
-  status: 'status',
-  agentType: 'agent_type',
-};
+  constructor(
+    private readonly source: string,
+    private readonly obj: Record<string, unknown>,
+  ) {}
 
-/**
- * The problem with a stored field, or null: U+0000 (PostgreSQL text cannot
- * store it) or a lone surrogate (the database would replace it, and the
- * column would no longer equal the payload).
- */
-function fieldProblem(fields: object): string | null {
-  for (const [name, value] of Object.entries(fields)) {
-    if (typeof value !== 'string') continue;
-    if (value.includes('\u0000')) return `${BODY_KEYS[name] ?? name}: contains a NUL character, which cannot be stored`;
-    if (!value.isWellFormed()) return `${BODY_KEYS[name] ?? name}: contains a lone UTF-16 surrogate, which cannot be stored`;
+  /** A string as itself, a number as its text (beyond 2^53 with every digit received), anything else (or absent) null. */
+  text(key: string): string | null {
+    if (!Object.hasOwn(this.obj, key)) return null;
+    const value = this.obj[key];
+    if (typeof value === 'string') return value;
+    if (typeof value !== 'number') return null;
+    // An integer a double holds exactly is its digits (100042.0 → "100042"); any other number is its text as received.
+    if (Number.isSafeInteger(value)) return String(value);
+    this.literals ??= topLevelValues(this.source);
+    return this.literals.get(key) ?? null;
   }
-  return null;
+
+  /**
+   * text(), or null when a column cannot hold it faithfully: U+0000 (PostgreSQL
+   * text cannot store it), a lone surrogate (stored as U+FFFD), or, in an
+   * indexed column, more than MAX_FIELD_LENGTH characters. No filter value can
+   * equal such text, so a null column matches the same filters.
+   */
+  column(key: string, indexed: boolean): string | null {
+    const s = this.text(key);
+    if (s === null || s.includes('\u0000') || !s.isWellFormed() || (indexed && s.length > MAX_FIELD_LENGTH)) return null;
+    return s;
+  }
 }
 
 /** Where and when a message was received; used for enrichment. */
@@ -211,29 +210,61 @@ export interface Receipt {
 }
 
 /**
- * The relayed payload: the original object plus `sender_agent`, `recipient_agent`,
- * `namespace`, `queue_name`, `sent_at` where the sender did not set them (SPEC §2).
- * Absent sources give `null`, so every relayed message has the same keys.
+ * The relayed content, one line of JSON: the received text plus
+ * `sender_agent` (a copy of `sender`), `recipient_agent` (of `recipient`),
+ * `namespace`, `queue_name`, `sent_at`, each only where the sender did not set
+ * it (SPEC §2), spliced in before the final `}`. Absent sources give `null`,
+ * so every relayed message has the same keys.
  */
-export function enrichWorkflow(payload: Record<string, unknown>, receipt: Receipt): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...payload };
-  addIfAbsent(out, 'sender_agent', payload.sender ?? null);
-  addIfAbsent(out, 'recipient_agent', payload.recipient ?? null);
-  addIfAbsent(out, 'namespace', null);
-  addIfAbsent(out, 'queue_name', receipt.queueName);
-  addIfAbsent(out, 'sent_at', new Date(receipt.receivedAt).toISOString());
-  return out;
+export function enrichWorkflow(body: ReceivedBody, receipt: Receipt): string {
+  const p = body.payload;
+  const line = oneLine(body.text);
+  const copy = new ValueCopier(line, p);
+  let extra = '';
+  if (!Object.hasOwn(p, 'sender_agent')) extra += `,"sender_agent":${copy.of('sender')}`;
+  if (!Object.hasOwn(p, 'recipient_agent')) extra += `,"recipient_agent":${copy.of('recipient')}`;
+  return splice(line, extra + receiptKeys(p, receipt));
 }
 
-/** The relayed payload of a heartbeat: the original plus `msg_type: agent_status`, `sender_agent` and receipt fields. */
-export function enrichHeartbeat(payload: Record<string, unknown>, receipt: Receipt): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...payload };
-  addIfAbsent(out, 'msg_type', AGENT_STATUS);
-  addIfAbsent(out, 'sender_agent', payload.agent_name);
-  addIfAbsent(out, 'namespace', null);
-  addIfAbsent(out, 'queue_name', receipt.queueName);
-  addIfAbsent(out, 'sent_at', new Date(receipt.receivedAt).toISOString());
-  return out;
+/** The relayed content of a heartbeat: the received text plus `msg_type: agent_status`, `sender_agent` (a copy of `agent_name`) and the receipt keys, where absent. */
+export function enrichHeartbeat(body: ReceivedBody, receipt: Receipt): string {
+  const p = body.payload;
+  const line = oneLine(body.text);
+  let extra = '';
+  if (!Object.hasOwn(p, 'msg_type')) extra += `,"msg_type":"${AGENT_STATUS}"`;
+  if (!Object.hasOwn(p, 'sender_agent')) extra += `,"sender_agent":${new ValueCopier(line, p).of('agent_name')}`;
+  return splice(line, extra + receiptKeys(p, receipt));
+}
+
+function receiptKeys(p: Record<string, unknown>, receipt: Receipt): string {
+  let extra = '';
+  if (!Object.hasOwn(p, 'namespace')) extra += ',"namespace":null';
+  if (!Object.hasOwn(p, 'queue_name')) extra += `,"queue_name":${JSON.stringify(receipt.queueName)}`;
+  if (!Object.hasOwn(p, 'sent_at')) extra += `,"sent_at":"${new Date(receipt.receivedAt).toISOString()}"`;
+  return extra;
+}
+
+/** `members` (each `,"key":value`) inserted before the final `}` of a one-line object text. */
+function splice(line: string, members: string): string {
+  return members === '' ? line : `${line.slice(0, -1)}${members}}`;
+}
+
+/** Copies a top-level value as JSON text: strings and literals re-encoded (same value), numbers and containers as received. */
+class ValueCopier {
+  private literals: Map<string, string> | undefined;
+
+  constructor(
+    private readonly line: string,
+    private readonly payload: Record<string, unknown>,
+  ) {}
+
+  of(key: string): string {
+    if (!Object.hasOwn(this.payload, key)) return 'null';
+    const value = this.payload[key];
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') return JSON.stringify(value);
+    this.literals ??= topLevelValues(this.line);
+    return this.literals.get(key) ?? 'null';
+  }
 }
 
 /** The SSE event name for a msg_type: itself, or `message` when it would clash with the relay's own events. */
@@ -241,21 +272,10 @@ export function eventNameFor(msgType: string): string {
   return RESERVED_EVENT_NAMES.has(msgType) || CONTROL_CHARS.test(msgType) || msgType === '' || !msgType.isWellFormed() ? 'message' : msgType;
 }
 
-function addIfAbsent(obj: Record<string, unknown>, key: string, value: unknown): void {
-  // defineProperty, not assignment: a key named __proto__ must stay plain data.
-  if (!Object.hasOwn(obj, key)) Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-function scalar(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return null;
+function describeType(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 function reject(reason: RejectReason, detail: string): Classified {
   return { kind: 'rejected', reason, detail };
-}
-
-function describe(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
 }

@@ -20,6 +20,11 @@ export function readWorkflowFixtures(): string[] {
   return lines('workflow-messages.jsonl');
 }
 
+/** One body per line of testbed-messages.jsonl: the shapes the testbed's agents send (nulls, nested objects, a panda_id beyond 2^53). */
+export function readTestbedFixtures(): string[] {
+  return lines('testbed-messages.jsonl');
+}
+
 /** One body per line of heartbeats.jsonl: agent heartbeats (`agent_name` + `status`, no `msg_type`). */
 export function readHeartbeatFixtures(): string[] {
   return lines('heartbeats.jsonl');

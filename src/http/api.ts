@@ -19,7 +19,7 @@ const DEFAULT_PAGE = 100;
 export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
   const { store } = deps;
 
-  app.get('/api/messages/', async (request) => {
+  app.get('/api/messages/', async (request, reply) => {
     await authenticate(request);
     const query = request.query as Record<string, unknown>;
     const filters = parseFilters(query);
@@ -43,7 +43,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
       params.set(order === 'asc' ? 'after_id' : 'before_id', last.id);
       next = `/api/messages/?${params.toString()}`;
     }
-    return { results: rows.map(historyItem), next };
+    // Built as text so each stored content goes out as stored: parsing and re-serialising it would round integers beyond 2^53.
+    return reply.type('application/json; charset=utf-8').send(`{"results":[${rows.map(historyItem).join(',')}],"next":${JSON.stringify(next)}}`);
   });
 
   // Publishing takes the raw body, so it is validated exactly as a broker message is.
@@ -115,8 +116,9 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
   });
 }
 
-function historyItem(m: StoredMessage) {
-  return {
+/** One history item as JSON text: the columns, then `message`, the stored content verbatim. */
+function historyItem(m: StoredMessage): string {
+  const columns = JSON.stringify({
     id: m.id,
     msg_type: m.fields.msgType,
     run_id: m.fields.runId,
@@ -128,8 +130,8 @@ function historyItem(m: StoredMessage) {
     filename: m.fields.filename,
     queue_name: m.queueName,
     sent_at: m.sentAt,
-    message: JSON.parse(m.content) as unknown,
-  };
+  });
+  return `${columns.slice(0, -1)},"message":${m.content}}`;
 }
 
 function single(query: Record<string, unknown>, name: string): string | undefined {

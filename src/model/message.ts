@@ -29,7 +29,7 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['connected', '
 /** The SSE event name of agent heartbeats (SPEC §2). */
 export const AGENT_STATUS = 'agent_status';
 
-/** Longest msg_type, in UTF-16 code units (SPEC §2: 100 characters). */
+/** Longest msg_type, in characters (Unicode code points, as Python counts them; SPEC §2). */
 export const MAX_MSG_TYPE_LENGTH = 100;
 
 /**
@@ -127,7 +127,10 @@ function classifyWorkflow(text: string, obj: Record<string, unknown>): Classifie
   const msgType = obj.msg_type;
   if (typeof msgType !== 'string') return reject('invalid_workflow', `msg_type: must be a string, not ${describeType(msgType)}`);
   if (msgType.length === 0) return reject('invalid_workflow', 'msg_type: must not be empty');
-  if (msgType.length > MAX_MSG_TYPE_LENGTH) return reject('invalid_workflow', `msg_type: longer than ${MAX_MSG_TYPE_LENGTH} characters`);
+  // Code points are counted only when the UTF-16 length could exceed the limit.
+  if (msgType.length > MAX_MSG_TYPE_LENGTH && codePoints(msgType) > MAX_MSG_TYPE_LENGTH) {
+    return reject('invalid_workflow', `msg_type: longer than ${MAX_MSG_TYPE_LENGTH} characters`);
+  }
   if (CONTROL_CHARS.test(msgType)) return reject('invalid_workflow', 'msg_type: contains control characters');
   // No UTF-8 form: the event name and the message_type column would both get U+FFFD instead.
   if (!msgType.isWellFormed()) return reject('invalid_workflow', 'msg_type: contains a lone UTF-16 surrogate');
@@ -270,6 +273,12 @@ class ValueCopier {
 /** The SSE event name for a msg_type: itself, or `message` when it would clash with the relay's own events. */
 export function eventNameFor(msgType: string): string {
   return RESERVED_EVENT_NAMES.has(msgType) || CONTROL_CHARS.test(msgType) || msgType === '' || !msgType.isWellFormed() ? 'message' : msgType;
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
 }
 
 function describeType(value: unknown): string {

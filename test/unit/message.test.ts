@@ -332,6 +332,11 @@ describe('classify: msg_type (the one validated field)', () => {
   it('multi-byte msg_type within 100 characters is accepted', () => {
     assert.equal(asWorkflow(wf({ msg_type: 'データ'.repeat(33) })).fields.msgType, 'データ'.repeat(33));
   });
+
+  it('characters are code points: 100 emoji (200 UTF-16 units) accepted, 101 rejected', () => {
+    assert.equal(asWorkflow(wf({ msg_type: '😀'.repeat(100) })).fields.msgType, '😀'.repeat(100));
+    assert.equal(rejectedReason(wf({ msg_type: '😀'.repeat(101) })), 'invalid_workflow');
+  });
 });
 
 describe('classify: every other field may hold any JSON value (SPEC §2)', () => {

@@ -111,7 +111,7 @@ export const PROTO_KEYS = [
 
 /** Keys the relay adds when absent (a sender that sets them must keep its values). */
 const ENRICH_KEYS = ['sender_agent', 'recipient_agent', 'namespace', 'queue_name', 'sent_at'] as const;
-/** Keys SPEC §2 validates, plus the marker: never generated as free keys. */
+/** Keys read into columns (and msg_type, the one SPEC §2 validates), plus the marker: never generated as free keys, so each appears once. */
 const RESERVED_KEYS: ReadonlySet<string> = new Set(['fz', 'msg_type', 'run_id', 'execution_id', 'namespace', 'sender', 'recipient', 'processed_by']);
 /** The fields one can put a dangerous value into. */
 const FIELDS = ['msg_type', 'run_id', 'execution_id', 'namespace', 'sender', 'recipient', 'processed_by', 'filename'] as const;
@@ -221,7 +221,7 @@ const msgTypeArb = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 20 }) },
 );
 
-/** JSON text of a field value that should pass SPEC §2 (string ≤ 200 or finite number). */
+/** JSON text of a plain field value: a string (≤ 200 characters, so it fits a filtered column) or a finite number. */
 const scalarValidText = fc.oneof(
   { weight: 3, arbitrary: fc.integer().map(String) },
   { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)) },
@@ -273,16 +273,30 @@ const { value: jsonText } = fc.letrec<{ value: string; array: string; object: st
 /** Free top-level entries of a message. */
 const freeEntries = fc.array(fc.tuple(freeKeyText, jsonText), { maxLength: 5 });
 
-/** A subset of the read fields with valid values. */
+/**
+ * JSON text of a read field's value as the agents send them (Python's dict.get): plain values
+ * mostly, often null, sometimes booleans, arrays, objects, and numbers a double cannot hold.
+ * SPEC §2 accepts every one of them.
+ */
+const fieldValueText = fc.oneof(
+  { weight: 6, arbitrary: scalarValidText },
+  { weight: 3, arbitrary: fc.constant('null') },
+  { weight: 2, arbitrary: fc.constantFrom('true', 'false', '[]', '{}', '[1,"a"]', '{"run_id":100042,"execution_id":null}', '""') },
+  { weight: 2, arbitrary: fc.constantFrom(...BIG_NUMBERS) },
+  { weight: 1, arbitrary: fc.tuple(dangerousString, modeArb).map(([s, m]) => strText(s, m)) },
+  { weight: 1, arbitrary: jsonText },
+);
+
+/** A subset of the read fields, with values of every kind. */
 const validFieldEntries = fc
   .record(
     {
-      run_id: scalarValidText,
-      execution_id: scalarValidText,
-      namespace: scalarValidText,
-      sender: scalarValidText,
-      recipient: scalarValidText,
-      processed_by: scalarValidText,
+      run_id: fieldValueText,
+      execution_id: fieldValueText,
+      namespace: fieldValueText,
+      sender: fieldValueText,
+      recipient: fieldValueText,
+      processed_by: fieldValueText,
       filename: fc.tuple(fc.oneof(textString, dangerousString), modeArb).map(([s, m]) => strText(s, m)),
     },
     { requiredKeys: [] },
@@ -364,7 +378,8 @@ const protoArb = fc
 /** Nesting from 10 to 20,000 levels, inside a workflow message, in a validated field, or as the whole body. */
 const deepArb = fc
   .record({
-    depth: fc.constantFrom(10, 100, 1000, 2000, 3000, 4000, 5000, 8000, 10_000, 10_000, 20_000),
+    // 511 and 512 inside a message straddle the 512-level limit.
+    depth: fc.constantFrom(10, 100, 511, 512, 1000, 2000, 3000, 4000, 5000, 8000, 10_000, 10_000, 20_000),
     shape: fc.constantFrom('array', 'object', 'mixed', 'proto'),
     where: fc.constantFrom('free', 'free', 'free', 'run_id', 'top'),
     at: posArb,
@@ -599,7 +614,7 @@ const badJsonArb = fc
     }),
   );
 
-/** SPEC §2 types broken: msg_type not a string / empty / too long / control chars; fields of the wrong type. */
+/** msg_type of every kind (not a string, empty, too long, control characters, or fine) beside a field of any kind. */
 const wrongTypeArb = fc
   .record({
     msgType: fc.oneof(

@@ -7,8 +7,15 @@
 // Bounded: FUZZ_RUNS bodies drawn by fast-check (default 3000) plus a fixed corpus; the seed is
 // printed and can be set with FUZZ_SEED to replay a run exactly.
 //
-// The oracle for "valid" is the project's own classifyBody (src/model/message.ts); SPEC §2's msg_type
-// rule is also checked independently of it.
+// Two oracles. SPEC §2 makes a body a valid workflow message when it is a JSON object (UTF-8,
+// within the size limit) whose msg_type is a non-empty string of at most 100 characters without
+// control characters, whatever its other keys hold: this file reads that rule on its own (specKind)
+// and requires the classifier to agree both ways. Beyond the SPEC's rule the project rejects a
+// msg_type with a lone surrogate and nesting deeper than 512 levels (README, Decisions); those
+// two are read here too. For what is not a workflow message (heartbeat or which rejection
+// reason) the oracle is the project's own classifyBody (src/model/message.ts), and the relay
+// process must then do what it says. Contents are compared with a lossless parser
+// (test/helpers/lossless-json.ts), so a number that lost digits is a difference.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +28,7 @@ import type { StoredMessage, StoredRejected } from '../../src/store/store.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { generateFuzzBodies, POLLUTION_MARK, type FuzzCase } from '../helpers/fuzz-bodies.js';
 import { makeToken, openStoreOf, startRelay, type RelayProcess } from '../helpers/relay.js';
+import { JsonNumber, parseLossless, parseLosslessObject } from '../helpers/lossless-json.js';
 import { parseSse } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
 
@@ -43,6 +51,8 @@ const FINAL_NEEDLE = '"fz":"final"';
 
 // SPEC §2, independently of src/model/message.ts: "control characters" are Unicode's (general category Cc).
 const SPEC_CONTROL = /\p{Cc}/u;
+/** The nesting limit the README documents (deeper bodies are rejected as too_deep). */
+const MAX_NESTING = 512;
 
 /** Own properties of the built-in prototypes, before anything ran: compared at the end. */
 const PROTOTYPES = { Object: Object.prototype, Array: Array.prototype, Function: Function.prototype, String: String.prototype, Number: Number.prototype };
@@ -54,8 +64,14 @@ const OBJECT_TO_STRING = Object.prototype.toString;
 interface Judged {
   readonly c: FuzzCase;
   readonly verdict: Classified;
-  /** For workflow messages: the body as JSON.parse sees it (decoded here, independently of the classifier). */
+  /** This file's own reading of SPEC §2 (and the two documented extra rules): a workflow message or not. */
+  readonly spec: 'workflow' | 'not workflow';
+  /** For workflow messages and heartbeats: the body as JSON.parse sees it (decoded here, independently of the classifier). */
   readonly original?: Record<string, unknown>;
+  /** For workflow messages: the body parsed losslessly (numbers as written). */
+  readonly exact?: Record<string, unknown>;
+  /** For workflow messages: the decoded text. */
+  readonly text?: string;
 }
 
 describe(`generated broker bodies through ActiveMQ to SSE (${REPLAY})`, () => {
@@ -164,15 +180,16 @@ describe(`generated broker bodies through ActiveMQ to SSE (${REPLAY})`, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the oracle keeps SPEC §2 for msg_type: no control characters, at most 100 characters', () => {
+  test('the classifier agrees with SPEC §2 both ways: a valid msg_type makes a workflow message whatever else the body holds', () => {
     const problems = new Problems();
-    for (const j of valid) {
-      const t = ownValue(j.original!, 'msg_type');
-      if (typeof t !== 'string' || t.length === 0) problems.add('msg_type not a non-empty string', describeCase(j.c));
-      else if ([...t].length > 100) problems.add('msg_type longer than 100 characters', describeCase(j.c));
-      else if (SPEC_CONTROL.test(t)) problems.add(`msg_type with a control character (Unicode Cc: U+0000–U+001F, U+007F–U+009F) accepted`, `${printable(t)} in ${describeCase(j.c)}`);
+    for (const j of judged) {
+      const got = j.verdict.kind === 'workflow' ? 'workflow' : 'not workflow';
+      if (got !== j.spec) problems.add(`SPEC says ${j.spec}, classifier says ${j.verdict.kind === 'rejected' ? `rejected (${j.verdict.reason}: ${j.verdict.detail.slice(0, 80)})` : j.verdict.kind}`, describeCase(j.c));
     }
-    problems.assertNone('classifyBody accepted msg_types SPEC §2 refuses');
+    problems.assertNone('classifyBody and SPEC §2 disagree');
+    // The run must have exercised what issue 13 is about: values of every kind in the read fields.
+    const kinds = new Set(valid.flatMap((j) => COLUMN_KEYS.filter((k) => Object.hasOwn(j.exact!, k)).map((k) => valueKind(ownValue(j.exact!, k)))));
+    assert.deepEqual([...kinds].sort(), ['array', 'boolean', 'null', 'number', 'object', 'string'], 'valid messages carried every kind of value in their fields');
   });
 
   test('the relay is still running, answers /healthz and /readyz, and delivered a message sent after everything', async () => {
@@ -210,8 +227,10 @@ describe(`generated broker bodies through ActiveMQ to SSE (${REPLAY})`, () => {
         continue;
       }
       const row = rows[0]!;
-      const diff = payloadProblem(j, JSON.parse(row.content) as Record<string, unknown>, topic);
+      const diff = payloadProblem(j, row.content, topic);
       if (diff) problems.add(`stored content: ${diff.kind}`, `${diff.detail} in ${describeCase(j.c)}`);
+      const column = columnProblem(j, row);
+      if (column) problems.add(`column ${column.kind}`, `${column.detail} in ${describeCase(j.c)}`);
       if (row.queueName !== topic) problems.add('queue_name column', `${row.queueName} for ${describeCase(j.c)}`);
       const msgType = ownValue(j.original!, 'msg_type') as string;
       if (row.fields.msgType !== msgType) problems.add('msg_type column differs from the payload’s msg_type', `${printable(row.fields.msgType)} ≠ ${printable(msgType)} for ${describeCase(j.c)}`);
@@ -243,7 +262,7 @@ describe(`generated broker bodies through ActiveMQ to SSE (${REPLAY})`, () => {
       const payload = tryParse(e.data);
       const j = byMarker.get(ownValue(payload ?? {}, 'fz') as string);
       if (!j || !payload) continue;
-      const diff = payloadProblem(j, payload, topic);
+      const diff = payloadProblem(j, e.data, topic);
       if (diff) problems.add(`relayed payload: ${diff.kind}`, `${diff.detail} in ${describeCase(j.c)}`);
       // SPEC §3: the event is the msg_type, or `message` when that is unusable as an event name
       // (one of the relay's own names, or a string UTF-8 cannot carry: lone surrogates).
@@ -369,13 +388,14 @@ describe(`generated broker bodies through ActiveMQ to SSE (${REPLAY})`, () => {
         problems.add(`GET answered ${res.status}`, `${next}: ${(await res.text()).slice(0, 300)}`);
         break;
       }
-      const page = (await res.json()) as { results: Record<string, unknown>[]; next: string | null };
+      // Parsed losslessly: a history API that re-encodes contents through JS numbers would show here.
+      const page = parseLosslessObject(await res.text()) as { results: Record<string, unknown>[]; next: string | null };
       for (const item of page.results) {
         const id = String(item.id);
         seen.push(id);
         if (JSON.stringify(Object.keys(item)) !== JSON.stringify(HISTORY_KEYS)) problems.add('item keys differ', `id ${id}: ${JSON.stringify(Object.keys(item))}`);
         const row = storedById.get(id);
-        const diff = row ? jsonDiff(JSON.parse(row.content), item.message) : { path: '$', change: 'not in the store' };
+        const diff = row ? jsonDiff(parseLossless(row.content), item.message) : { path: '$', change: 'not in the store' };
         if (diff) problems.add(`message differs from the store (${diff.change})`, `id ${id} at ${diff.path}`);
       }
       next = page.next;
@@ -432,22 +452,114 @@ describe(`generated broker bodies through ActiveMQ to SSE (${REPLAY})`, () => {
 
 // ------------------------------------------------------------------ pure helpers
 
-/** The oracle's verdict on one body, plus the body as JSON.parse sees it when it is a workflow message or heartbeat. */
+/** The oracle's verdict on one body, this file's SPEC reading, and the body as JSON.parse (and the lossless parser) see it. */
 function judge(c: FuzzCase): Judged {
   const verdict = classifyBody(c.body, MAX_BYTES);
-  if (verdict.kind === 'rejected') return { c, verdict };
+  const spec = specKind(c.body);
+  if (verdict.kind === 'rejected') return { c, verdict, spec };
   // Decoded and parsed here, not taken from the classifier (BOM stripped, as a UTF-8 decoder does).
-  const original = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(c.body)) as Record<string, unknown>;
-  return { c, verdict, original };
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(c.body);
+  const original = JSON.parse(text) as Record<string, unknown>;
+  if (verdict.kind !== 'workflow') return { c, verdict, spec, original };
+  return { c, verdict, spec, original, exact: parseLosslessObject(text), text };
 }
 
 /**
- * What is wrong with a relayed/stored payload of valid body `j`, or null: every original key
- * kept with a JSON-equal value (compared as own properties, so `__proto__` is a key like any
- * other), and only the enrichment keys added, with SPEC §2 values.
+ * SPEC §2 read independently of src/model/message.ts: a JSON object within the size limit, in
+ * UTF-8, with an own msg_type that is a non-empty string of at most 100 characters (code
+ * points) without control characters (Unicode Cc); plus the two documented extra rules (no lone
+ * surrogate in msg_type, at most MAX_NESTING levels). Nothing about any other key.
  */
-function payloadProblem(j: Judged, payload: Record<string, unknown>, topic: string): { kind: string; detail: string } | null {
-  const original = j.original!;
+function specKind(body: Uint8Array): Judged['spec'] {
+  if (body.byteLength === 0 || body.byteLength > MAX_BYTES) return 'not workflow';
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    return 'not workflow';
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, 'msg_type')) return 'not workflow';
+  const t = ownValue(value, 'msg_type');
+  if (typeof t !== 'string' || t === '' || [...t].length > 100 || SPEC_CONTROL.test(t) || wellFormed(t) !== t) return 'not workflow';
+  return nesting(value) <= MAX_NESTING ? 'workflow' : 'not workflow';
+}
+
+/** Levels of arrays and objects in a parsed value (1 for a flat object); iterative. */
+function nesting(root: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    max = Math.max(max, depth);
+    for (const key of Object.keys(v)) stack.push([ownValue(v, key), depth + 1]);
+  }
+  return max;
+}
+
+/** The kind of a JSON value, numbers kept as JsonNumber. */
+function valueKind(v: unknown): string {
+  return v === null ? 'null' : v instanceof JsonNumber ? 'number' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/**
+ * SPEC §2 for the columns: a string or number is taken as its text, anything else as null. Text
+ * a column cannot hold (NUL, lone surrogates, over 200 characters in a filtered column) is null
+ * (README, Decisions); an integer a double holds exactly is its digits (100042.0 → "100042").
+ */
+function expectedColumn(v: unknown, filtered: boolean): string | null {
+  let text: string;
+  if (typeof v === 'string') text = v;
+  else if (v instanceof JsonNumber) text = Number.isSafeInteger(Number(v.text)) ? String(Number(v.text)) : v.text;
+  else return null;
+  return text.includes('\u0000') || wellFormed(text) !== text || (filtered && text.length > 200) ? null : text;
+}
+
+/** The body keys each stored column is read from (SPEC §2, §8) and whether a filter reads it. */
+const COLUMN_KEYS = ['run_id', 'execution_id', 'filename', 'sender', 'recipient', 'namespace', 'processed_by'] as const;
+
+/** What is wrong with the stored columns of valid body `j`, or null. */
+function columnProblem(j: Judged, row: StoredMessage): { kind: string; detail: string } | null {
+  const v = (key: string) => (Object.hasOwn(j.exact!, key) ? ownValue(j.exact!, key) : null);
+  const want: [string, string | null, string | null][] = [
+    ['run_id', row.fields.runId, expectedColumn(v('run_id'), true)],
+    ['execution_id', row.fields.executionId, expectedColumn(v('execution_id'), false)],
+    ['filename', row.fields.filename, expectedColumn(v('filename'), false)],
+    ['sender_agent', row.fields.senderAgent, expectedColumn(Object.hasOwn(j.exact!, 'sender_agent') ? v('sender_agent') : v('sender'), true)],
+    ['recipient_agent', row.fields.recipientAgent, expectedColumn(Object.hasOwn(j.exact!, 'recipient_agent') ? v('recipient_agent') : v('recipient'), false)],
+    ['namespace', row.fields.namespace, expectedColumn(v('namespace'), true)],
+    ['processed_by', row.fields.processedBy, expectedColumn(v('processed_by'), true)],
+  ];
+  for (const [name, got, expected] of want) if (got !== expected) return { kind: name, detail: `${describeValue(got)}, expected ${describeValue(expected)}` };
+  return null;
+}
+
+/**
+ * `text` without whitespace between tokens, read here independently of src/model/json-text.ts:
+ * the tokens are strings and runs of anything that is neither whitespace nor a quote.
+ */
+function compactText(text: string): string {
+  return (text.match(/"(?:[^"\\]|\\[\s\S])*"|[^\s"]+/g) ?? []).join('');
+}
+
+/**
+ * What is wrong with a relayed/stored content of valid body `j`, or null: the received text
+ * (on one line: as received, or without whitespace between tokens when it had line breaks) with
+ * only the enrichment keys spliced in before its final brace; every original key kept with a
+ * losslessly equal value (compared as own properties, so `__proto__` is a key like any other;
+ * numbers by their digits), and the enrichment with SPEC §2 values.
+ */
+function payloadProblem(j: Judged, content: string, topic: string): { kind: string; detail: string } | null {
+  const original = j.exact!;
+  const text = j.text!;
+  const line = /[\r\n]/.test(text) ? compactText(text) : text.trim();
+  if (!content.startsWith(line.slice(0, -1)) || !content.endsWith('}')) return { kind: 'not the received text', detail: printable(content.slice(0, 120)) };
+  let payload: Record<string, unknown>;
+  try {
+    payload = parseLosslessObject(content);
+  } catch (err) {
+    return { kind: 'not JSON', detail: (err as Error).message.slice(0, 120) };
+  }
   for (const key of Object.keys(original)) {
     if (!Object.hasOwn(payload, key)) return { kind: 'a key of the original is lost', detail: printable(key) };
     const diff = jsonDiff(ownValue(original, key), ownValue(payload, key));

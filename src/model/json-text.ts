@@ -15,7 +15,7 @@ function isWs(c: number): boolean {
 }
 
 /** Index just past the string literal that starts at `start` (a `"`). */
-export function endOfString(text: string, start: number): number {
+function endOfString(text: string, start: number): number {
   let from = start + 1;
   for (;;) {
     const q = text.indexOf('"', from);
@@ -28,7 +28,7 @@ export function endOfString(text: string, start: number): number {
 }
 
 /** Index just past the JSON value that starts at `start` (no leading whitespace). */
-export function endOfValue(text: string, start: number): number {
+function endOfValue(text: string, start: number): number {
   const c = text.charCodeAt(start);
   if (c === QUOTE) return endOfString(text, start);
   if (c === 0x7b || c === 0x5b) {

@@ -23,8 +23,12 @@ export type RejectReason =
   /** Valid, but the store refused it (kept in the rejected store instead of blocking the ones after it). */
   | 'store_error';
 
-/** Event names the relay itself uses; a workflow message never takes one of them. */
-export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['connected', 'heartbeat', 'gap', 'shutdown']);
+/**
+ * Event names the relay itself uses; a workflow message never takes one of them. `agent_status`
+ * is among them: only a heartbeat (agent_name + status, no msg_type) may speak for an agent, so a
+ * workflow message calling itself agent_status cannot pose as one on the page's agents table.
+ */
+export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set(['connected', 'heartbeat', 'gap', 'shutdown', 'agent_status']);
 
 /** The SSE event name of agent heartbeats (SPEC §2). */
 export const AGENT_STATUS = 'agent_status';

@@ -1,5 +1,6 @@
 // Findings of the second security review, each reproduced against the relay as a process:
-// time bounds beyond year 9999, and HTTP publish retried by a client after a timeout.
+// time bounds beyond year 9999, HTTP publish retried by a client after a timeout, and a
+// workflow message posing as an agent heartbeat.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createToken } from '../../src/auth/tokens.js';
 import { freePort, openStoreOf, startRelay, type RelayProcess } from '../helpers/relay.js';
+import { openStream } from '../helpers/sse-client.js';
 
 describe('security findings (round 2)', () => {
   let dir: string;
@@ -71,6 +73,23 @@ describe('security findings (round 2)', () => {
       const res = await history(`run_ids=time-1&${query}`);
       assert.equal(res.status, 400, query);
       assert.match(res.body.detail!, /between the years 0000 and 9999/);
+    }
+  });
+
+  test('a workflow message calling itself agent_status is relayed as `event: message`, never as an agent heartbeat', async () => {
+    const stream = await openStream(`${relay.url}/api/messages/stream/?msg_types=agent_status,fake_probe`, { Authorization: `Token ${alice}` });
+    try {
+      await stream.waitFor((events) => events.some((e) => e.event === 'connected'));
+      assert.equal((await publish(alice, { msg_type: 'agent_status', agent: 'posing' })).status, 201);
+      assert.equal((await publish(alice, { msg_type: 'fake_probe' })).status, 201);
+      const events = await stream.waitFor((all) => all.some((e) => e.event === 'fake_probe'));
+      const posing = events.filter((e) => e.data.includes('"posing"'));
+      assert.equal(posing.length, 1, stream.raw());
+      assert.equal(posing[0]!.event, 'message');
+      assert.match(posing[0]!.id ?? '', /^\d+$/, 'it is a stored message, with its id');
+      assert.ok(!events.some((e) => e.event === 'agent_status'), stream.raw());
+    } finally {
+      stream.close();
     }
   });
 });

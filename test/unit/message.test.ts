@@ -592,7 +592,7 @@ describe('enrichHeartbeat', () => {
 
 describe('eventNameFor', () => {
   it('maps every reserved name to "message"', () => {
-    assert.deepEqual([...RESERVED_EVENT_NAMES].sort(), ['connected', 'gap', 'heartbeat', 'shutdown']);
+    assert.deepEqual([...RESERVED_EVENT_NAMES].sort(), ['agent_status', 'connected', 'gap', 'heartbeat', 'shutdown']);
     for (const name of RESERVED_EVENT_NAMES) assert.equal(eventNameFor(name), 'message', name);
   });
 

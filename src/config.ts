@@ -75,6 +75,8 @@ export interface Config {
   readonly messageMaxBytes: number;
   /** Days messages and rejected bodies are kept; undefined keeps them forever. */
   readonly retentionDays: number | undefined;
+  /** Days a closed connection's subscriber row is kept (SUBSCRIBERS_RETENTION_DAYS, default 30). */
+  readonly subscribersRetentionDays: number;
   readonly logLevel: LogLevel;
   /** Also accept swf-monitor's DRF tokens and Django sessions; undefined = only the relay's own. */
   readonly django: DjangoConfig | undefined;
@@ -221,6 +223,13 @@ const schema = z.object({
     .transform(Number)
     .refine((n) => n > 0 && n <= 36_500, 'must be a number of days greater than 0')
     .optional(),
+  SUBSCRIBERS_RETENTION_DAYS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of days greater than 0')
+    .transform(Number)
+    .refine((n) => n > 0 && n <= 36_500, 'must be a number of days greater than 0')
+    .default(30),
   DJANGO_DATABASE_URL: databaseUrl.optional(),
   DJANGO_SESSION_COOKIE: cookieName.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -326,6 +335,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
     messageMaxBytes: e.MESSAGE_MAX_BYTES,
     retentionDays: e.RETENTION_DAYS,
+    subscribersRetentionDays: e.SUBSCRIBERS_RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,
     django: e.DJANGO_DATABASE_URL ? { database: e.DJANGO_DATABASE_URL, sessionCookie: e.DJANGO_SESSION_COOKIE ?? 'sessionid' } : undefined,
   };

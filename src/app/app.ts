@@ -80,7 +80,9 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
   const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics }) : null;
   const listener = ingestor ? new StompListener(config.broker, log.child({ part: 'broker' }), ingestor) : null;
   const lease = listener && redis ? new ListenerLease(redis.commands, keys.lease, processName, log.child({ part: 'lease' })) : null;
-  const retention = runsListener && config.retentionDays !== undefined ? new RetentionJob(store, config.retentionDays, log.child({ part: 'retention' })) : null;
+  const retention = runsListener
+    ? new RetentionJob(store, { messageDays: config.retentionDays, subscriberDays: config.subscribersRetentionDays }, log.child({ part: 'retention' }))
+    : null;
   const subscribers = new SubscriberRecorder(store, log, processName, () => hub.clients());
   const snapshot = (): ProcessSnapshot => ({
     process: processName,

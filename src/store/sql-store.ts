@@ -208,6 +208,22 @@ export class SqlStore implements Store {
     return Number(result.numDeletedRows);
   }
 
+  async pruneSessions(cutoff: string, batch: number): Promise<number> {
+    const ended = this.db
+      .selectFrom('sessions')
+      .select('id_hash')
+      .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('revoked_at', '<', cutoff)]))
+      .limit(batch);
+    const result = await this.db.deleteFrom('sessions').where('id_hash', 'in', ended).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async pruneSubscribers(cutoff: string, batch: number): Promise<number> {
+    const past = this.db.selectFrom('subscribers').select('client_id').where('disconnected_at', '<', cutoff).limit(batch);
+    const result = await this.db.deleteFrom('subscribers').where('client_id', 'in', past).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
   async lastMessageAt(): Promise<string | null> {
     const row = await this.db.selectFrom('workflow_messages').select('sent_at').orderBy('id', 'desc').limit(1).executeTakeFirst();
     return row?.sent_at ?? null;

@@ -199,6 +199,10 @@ export interface RetentionStore {
   pruneMessages(cutoff: string, batch: number): Promise<number>;
   /** Deletes up to `batch` rejected bodies received before `cutoff`; returns how many. */
   pruneRejected(cutoff: string, batch: number): Promise<number>;
+  /** Deletes up to `batch` sessions that expired or were revoked before `cutoff`; returns how many. */
+  pruneSessions(cutoff: string, batch: number): Promise<number>;
+  /** Deletes up to `batch` subscriber rows of connections that closed before `cutoff`; returns how many. */
+  pruneSubscribers(cutoff: string, batch: number): Promise<number>;
 }
 
 /** Identity: users, their tokens and browser sessions (secrets only as hashes). */

@@ -72,8 +72,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const expired = ages.filter((age) => age > 30).length;
       assert.ok(expired > 5000, 'more than one batch expires');
 
-      const removed = await new RetentionJob(store, 30, silent).runOnce(NOW);
-      assert.deepEqual(removed, { messages: expired, rejected: 2 });
+      const removed = await new RetentionJob(store, { messageDays: 30, subscriberDays: 30 }, silent).runOnce(NOW);
+      assert.deepEqual(removed, { messages: expired, rejected: 2, sessions: 0, subscribers: 0 });
 
       const left = await store.messagesAfter('0', 100_000);
       assert.equal(left.length, ages.length - expired);
@@ -83,7 +83,44 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.deepEqual((await store.listRejected(10)).map((r) => r.brokerMessageId).sort(), ['ID:retention-bad-3', 'ID:retention-bad-4']);
 
       // Nothing more to do on a second run.
-      assert.deepEqual(await new RetentionJob(store, 30, silent).runOnce(NOW), { messages: 0, rejected: 0 });
+      assert.deepEqual(await new RetentionJob(store, { messageDays: 30, subscriberDays: 30 }, silent).runOnce(NOW), { messages: 0, rejected: 0, sessions: 0, subscribers: 0 });
+    });
+
+    it('prunes sessions a day after they ended and subscriber rows of connections closed longer ago than their limit; keeps messages without RETENTION_DAYS', async () => {
+      // Relative to the real clock: revokeSession stamps the current time.
+      const now = Date.now();
+      const at = (days: number) => new Date(now - days * DAY).toISOString();
+      const user = await store.createUser(`retention-${kind}`);
+      // Sessions: expired 2 days ago (pruned), revoked just now and expired an hour ago (both kept for a day), live (kept).
+      await store.insertSession({ idHash: 'expired-long-ago', userId: user.id, expiresAt: at(2) });
+      await store.insertSession({ idHash: 'revoked-just-now', userId: user.id, expiresAt: at(-5) });
+      await store.insertSession({ idHash: 'expired-recently', userId: user.id, expiresAt: at(1 / 24) });
+      await store.insertSession({ idHash: 'live', userId: user.id, expiresAt: at(-2) });
+      await store.revokeSession('revoked-just-now');
+      const subscriber = (clientId: string, connectedDaysAgo: number) => ({ clientId, name: 'n', username: null, ip: null, process: 'p', connectedAt: at(connectedDaysAgo), filters: '{}' });
+      for (const [id, days] of [['closed-40-days-ago', 41], ['closed-10-days-ago', 11], ['still-open', 50]] as const) await store.openSubscriber(subscriber(id, days));
+      await store.updateSubscribers([
+        { clientId: 'closed-40-days-ago', messagesSent: 1, messagesDropped: 0, lastActivity: at(40), disconnectedAt: at(40) },
+        { clientId: 'closed-10-days-ago', messagesSent: 1, messagesDropped: 0, lastActivity: at(10), disconnectedAt: at(10) },
+      ]);
+      const before = await store.messagesAfter('0', 100_000);
+
+      const job = new RetentionJob(store, { messageDays: undefined, subscriberDays: 30 }, silent);
+      const removed = await job.runOnce(now);
+      assert.equal(removed.messages + removed.rejected, 0, 'no RETENTION_DAYS: messages are kept');
+      assert.equal(removed.subscribers, 1);
+      assert.equal(removed.sessions, 1, 'only the one that ended more than a day ago');
+      assert.equal((await store.messagesAfter('0', 100_000)).length, before.length);
+      assert.deepEqual((await store.listSubscribers(false)).map((s) => s.clientId).sort(), ['closed-10-days-ago', 'still-open']);
+      assert.equal(await store.findSession('expired-long-ago'), undefined);
+      assert.ok(await store.findSession('revoked-just-now'), 'revoked now: kept for a day');
+      assert.ok(await store.findSession('expired-recently'));
+      assert.ok(await store.findSession('live'));
+      // A day later the revoked and the expired one go too; the live one stays.
+      assert.equal((await job.runOnce(now + DAY + 60_000)).sessions, 2);
+      assert.equal(await store.findSession('revoked-just-now'), undefined);
+      assert.equal(await store.findSession('expired-recently'), undefined);
+      assert.ok(await store.findSession('live'), 'a live session is never pruned');
     });
   });
 }

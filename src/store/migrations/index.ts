@@ -7,6 +7,7 @@ import type { Dialect } from '../store.js';
 import * as initial from './0001-initial.js';
 import * as relayState from './0002-relay-state.js';
 import * as tokenExpiry from './0003-token-expiry.js';
+import * as housekeeping from './0004-housekeeping.js';
 
 type Step = { up(db: Kysely<unknown>, dialect: Dialect): Promise<void> };
 
@@ -14,6 +15,7 @@ const STEPS: Record<string, Step> = {
   '0001-initial': initial,
   '0002-relay-state': relayState,
   '0003-token-expiry': tokenExpiry,
+  '0004-housekeeping': housekeeping,
 };
 
 /** The migrations for one dialect, keyed by version name. */

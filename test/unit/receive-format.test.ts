@@ -32,6 +32,15 @@ describe('formatJson', () => {
     assert.deepEqual(JSON.parse(formatJson(event('[1,2]', 'message'))), { _id: '1042', _event: 'message', _data: '[1,2]' });
   });
 
+  it('keeps every digit of integers beyond 2^53 and the payload as received (nulls, nesting, an empty object)', () => {
+    const text = '{"msg_type": "stf_gen", "run_id": 9007199254740993, "x": {"n": [1, 12345678901234567890, null]}, "e": null}';
+    const line = formatJson(event(text));
+    assert.equal(line, `{"_id":"1042","_event":"stf_gen",${text.slice(1)}`);
+    assert.ok(line.includes('9007199254740993') && line.includes('12345678901234567890'));
+    assert.equal(formatJson(event('{}', 'message')), '{"_id":"1042","_event":"message"}');
+    assert.equal(formatJson(event('{ }', 'message')), '{"_id":"1042","_event":"message"}');
+  });
+
   it('keeps its own _id/_event over payload keys, and a __proto__ key as plain data', () => {
     const parsed = JSON.parse(formatJson(event('{"msg_type":"x","_id":"spoof","__proto__":{"polluted":true}}', 'x')));
     assert.equal(parsed._id, '1042');

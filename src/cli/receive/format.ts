@@ -44,9 +44,15 @@ export function toReceivedEvent(message: SseMessage): ReceivedEvent {
  * data that is not a JSON object is given as `_data` (a string).
  */
 export function formatJson(event: ReceivedEvent): string {
+  const head = `{"_id":${JSON.stringify(event.id)},"_event":${JSON.stringify(event.event)}`;
+  if (event.payload === null) return `${head},"_data":${JSON.stringify(event.data)}}`;
+  if (!Object.hasOwn(event.payload, '_id') && !Object.hasOwn(event.payload, '_event')) {
+    // The payload's own text after its `{`: re-encoding the parsed object would round integers beyond 2^53.
+    const rest = event.data.trim().slice(1).trimStart();
+    return rest.startsWith('}') ? `${head}}` : `${head},${rest}`;
+  }
   const out: Record<string, unknown> = { _id: event.id, _event: event.event };
-  if (event.payload === null) out._data = event.data;
-  else for (const [key, value] of Object.entries(event.payload)) if (key !== '_id' && key !== '_event') define(out, key, value);
+  for (const [key, value] of Object.entries(event.payload)) if (key !== '_id' && key !== '_event') define(out, key, value);
   return JSON.stringify(out);
 }
 

@@ -19,6 +19,8 @@ import { PublishForwarder, PublishServer, publishRoute, type Publish } from '../
 import { createRedisConnections, redisKeys } from '../cluster/redis.js';
 import { ClusterRegistry, type ProcessSnapshot } from '../cluster/registry.js';
 import type { Config } from '../config.js';
+import type { StatusSources } from '../http/deps.js';
+import { checkReadiness } from '../http/ops.js';
 import { buildHttpServer } from '../http/server.js';
 import { clientRecords } from '../hub/client-records.js';
 import { Hub } from '../hub/hub.js';
@@ -68,13 +70,14 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
   const redis = config.redisUrl !== undefined ? createRedisConnections(config.redisUrl, processName) : null;
   const keys = redisKeys(config.channelGroup);
   const bus = await openBus({ redis, stream: keys.stream, log: log.child({ part: 'bus' }), backfill: storeBackfill(store) });
-  // (5) the hub; metrics read the parts' own counters at scrape time (the parts exist by then).
+  // (5) the hub; metrics read the parts' own state at scrape time (the parts exist by then).
   const hub = new Hub();
   const metrics = createPrometheusMetrics({
     processName,
     hub,
-    ingest: runsListener ? () => ingestor!.counters : null,
+    ingest: runsListener ? () => ingestor! : null,
     broker: runsListener ? () => listener!.status() : null,
+    readiness: () => checkReadiness({ store, status, django }),
   });
   // (1) broker → (2) ingest: the one writer, run only while holding the lease when there is one.
   const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics }) : null;
@@ -98,6 +101,12 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
   const registry = redis ? new ClusterRegistry(redis.commands, keys, processName, snapshot, () => hub.userCounts(), log) : null;
   // (6) http, with swf-monitor's credentials beside the relay's own when configured
   const django = runsWeb && config.django ? createDjangoAuth(config.django, log.child({ part: 'django' })) : null;
+  const status: StatusSources = {
+    broker: () => listener?.status() ?? null,
+    bus: () => ({ kind: bus.kind, ...(bus.health?.() ?? { state: 'ok' }) }),
+    lastMessageAt: async () => ingestor?.lastMessageAt ?? (await store.lastMessageAt()),
+    processes: async () => (registry ? registry.all() : [snapshot()]),
+  };
   const http = runsWeb
     ? buildHttpServer({
         config,
@@ -110,12 +119,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         metrics,
         remoteStreamsOf: (username) => registry?.remoteStreamsOf(username) ?? 0,
         django,
-        status: {
-          broker: () => listener?.status() ?? null,
-          bus: () => ({ kind: bus.kind, ...(bus.health?.() ?? { state: 'ok' }) }),
-          lastMessageAt: async () => ingestor?.lastMessageAt ?? (await store.lastMessageAt()),
-          processes: async () => (registry ? registry.all() : [snapshot()]),
-        },
+        status,
       })
     : null;
   /** The listener and the publish server run together: both are the one writer's intake. */

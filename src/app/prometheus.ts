@@ -1,20 +1,24 @@
 /**
- * The Prometheus adapter: exposes the parts' own counters (ingestor, hub,
- * listener), read at scrape time so the hot path pays nothing for them, and
- * the latency histograms the parts observe through the Metrics interface.
+ * The Prometheus adapter: exposes the parts' own counters and state (ingestor,
+ * hub, listener, readiness), read at scrape time so the hot path pays nothing
+ * for them, and the latency histograms the parts observe through the Metrics
+ * interface.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BrokerStatus } from '../broker/stomp.js';
 import type { Hub } from '../hub/hub.js';
-import type { IngestCounters } from '../ingest/ingestor.js';
+import type { Readiness } from '../http/ops.js';
+import type { Ingestor } from '../ingest/ingestor.js';
 import type { Metrics } from '../metrics.js';
 
 /** Live sources read at scrape time; null where this process does not run that part. */
 export interface MetricSources {
   readonly processName: string;
   readonly hub: Hub;
-  readonly ingest: (() => IngestCounters) | null;
+  readonly ingest: (() => Pick<Ingestor, 'counters' | 'oldestPendingAt'>) | null;
   readonly broker: (() => BrokerStatus) | null;
+  /** The checks /readyz runs (the same function), so alerts see what a load balancer sees. */
+  readonly readiness: () => Promise<Pick<Readiness, 'checks'>>;
 }
 
 /** Latency buckets in seconds: 1 ms to 30 s. */
@@ -25,7 +29,7 @@ export function createPrometheusMetrics(sources: MetricSources): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ process: sources.processName });
   collectDefaultMetrics({ register: registry });
-  const { hub, ingest, broker } = sources;
+  const { hub, ingest, broker, readiness } = sources;
 
   /** A counter whose value is read from `read()` at scrape time. */
   const readCounter = (name: string, help: string, read: () => number) =>
@@ -51,6 +55,17 @@ export function createPrometheusMetrics(sources: MetricSources): Metrics {
       this.set(hub.counters.lastLagMs / 1000);
     },
   });
+  new Gauge({
+    name: 'swf_relay_ready',
+    help: '1 while this /readyz check passes, else 0 (django is informational: it never fails /readyz)',
+    labelNames: ['check'],
+    registers: [registry],
+    async collect() {
+      const { checks } = await readiness();
+      this.reset();
+      for (const [check, result] of Object.entries(checks)) this.labels({ check }).set(result === 'ok' ? 1 : 0);
+    },
+  });
   const replays = new Counter({ name: 'swf_relay_replays_total', help: 'Replays served to reconnecting clients', registers: [registry] });
   const replayed = new Counter({ name: 'swf_relay_replayed_events_total', help: 'Stored events sent by replays', registers: [registry] });
   const commit = new Histogram({ name: 'swf_relay_store_commit_seconds', help: 'Duration of one ingestion commit (a batch)', buckets: LATENCY_BUCKETS, registers: [registry] });
@@ -62,11 +77,21 @@ export function createPrometheusMetrics(sources: MetricSources): Metrics {
   });
 
   if (ingest) {
-    readCounter('swf_relay_messages_received_total', 'Bodies received from the broker (and HTTP publish)', () => ingest().received);
-    readCounter('swf_relay_events_ingested_total', 'Workflow messages stored', () => ingest().stored);
-    readCounter('swf_relay_duplicates_total', 'Redelivered messages recognised by message-id and skipped', () => ingest().duplicates);
-    readCounter('swf_relay_agent_heartbeats_total', 'Agent heartbeats received', () => ingest().heartbeats);
-    readCounter('swf_relay_store_commit_failures_total', 'Failed ingestion commits (retried)', () => ingest().commitFailures);
+    const counters = () => ingest().counters;
+    readCounter('swf_relay_messages_received_total', 'Bodies received from the broker (and HTTP publish)', () => counters().received);
+    readCounter('swf_relay_events_ingested_total', 'Workflow messages stored', () => counters().stored);
+    readCounter('swf_relay_duplicates_total', 'Redelivered messages recognised by message-id and skipped', () => counters().duplicates);
+    readCounter('swf_relay_agent_heartbeats_total', 'Agent heartbeats received', () => counters().heartbeats);
+    readCounter('swf_relay_store_commit_failures_total', 'Failed ingestion commits (retried)', () => counters().commitFailures);
+    new Gauge({
+      name: 'swf_relay_ingest_oldest_pending_seconds',
+      help: 'Age of the oldest received message not yet committed and acknowledged; 0 when none waits',
+      registers: [registry],
+      collect() {
+        const at = ingest().oldestPendingAt();
+        this.set(at === null ? 0 : Math.max(0, (Date.now() - at) / 1000));
+      },
+    });
     new Counter({
       name: 'swf_relay_messages_rejected_total',
       help: 'Bodies kept in the rejected store, by reason',
@@ -74,7 +99,7 @@ export function createPrometheusMetrics(sources: MetricSources): Metrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const [reason, count] of Object.entries(ingest().rejected)) this.labels({ reason }).inc(count ?? 0);
+        for (const [reason, count] of Object.entries(counters().rejected)) this.labels({ reason }).inc(count ?? 0);
       },
     });
   }

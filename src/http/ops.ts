@@ -15,6 +15,30 @@ type CheckResult = 'ok' | string;
 /** Checks shown in /readyz that never make it fail; when not ok they are listed in `degraded`. */
 const INFORMATIONAL: ReadonlySet<string> = new Set(['django']);
 
+/** What readiness reads: the parts' live state (HttpDeps has it; so does the metrics adapter). */
+export type ReadinessSources = Pick<HttpDeps, 'store' | 'django'> & { readonly status: Pick<HttpDeps['status'], 'bus' | 'broker'> };
+
+/** One readiness evaluation: each check's result, and which of those that are not ok fail readiness. */
+export interface Readiness {
+  readonly checks: Record<string, CheckResult>;
+  readonly failing: string[];
+  readonly degraded: string[];
+}
+
+/** Runs the readiness checks: the one definition behind /readyz and the `swf_relay_ready` gauge. */
+export async function checkReadiness(deps: ReadinessSources): Promise<Readiness> {
+  const checks: Record<string, CheckResult> = {
+    store: await withTimeout(deps.store.ping().then(() => 'ok')),
+    bus: deps.status.bus().state === 'ok' ? 'ok' : deps.status.bus().state,
+  };
+  const broker = deps.status.broker();
+  // A standby listener (another one holds the lease) is a normal, ready state.
+  if (broker !== null) checks.broker = ['connected', 'standby'].includes(broker.state) ? 'ok' : `${broker.state}${broker.lastError ? `: ${broker.lastError}` : ''}`;
+  if (deps.django) checks.django = await withTimeout(deps.django.ping().then(() => 'ok'));
+  const notOk = Object.entries(checks).filter(([, result]) => result !== 'ok').map(([name]) => name);
+  return { checks, failing: notOk.filter((name) => !INFORMATIONAL.has(name)), degraded: notOk.filter((name) => INFORMATIONAL.has(name)) };
+}
+
 /** Registers the operations routes (unauthenticated: they reveal no message content). */
 export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -25,17 +49,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
   });
 
   app.get('/readyz', async (_request, reply) => {
-    const checks: Record<string, CheckResult> = {
-      store: await withTimeout(deps.store.ping().then(() => 'ok')),
-      bus: deps.status.bus().state === 'ok' ? 'ok' : deps.status.bus().state,
-    };
-    const broker = deps.status.broker();
-    // A standby listener (another one holds the lease) is a normal, ready state.
-    if (broker !== null) checks.broker = ['connected', 'standby'].includes(broker.state) ? 'ok' : `${broker.state}${broker.lastError ? `: ${broker.lastError}` : ''}`;
-    if (deps.django) checks.django = await withTimeout(deps.django.ping().then(() => 'ok'));
-    const notOk = Object.entries(checks).filter(([, result]) => result !== 'ok').map(([name]) => name);
-    const failing = notOk.filter((name) => !INFORMATIONAL.has(name));
-    const degraded = notOk.filter((name) => INFORMATIONAL.has(name));
+    const { checks, failing, degraded } = await checkReadiness(deps);
     const extra = degraded.length > 0 ? { degraded } : {};
     if (failing.length === 0) return { status: 'ready', checks, ...extra };
     return reply.status(503).send({ detail: `not ready: ${failing.join(', ')}`, failing, checks, ...extra });

@@ -66,6 +66,8 @@ export class Ingestor implements InboundSink {
   /** ISO time of the last message received, or null. */
   lastMessageAt: string | null = null;
   private pending: Item[] = [];
+  /** The batch being committed and published; acknowledged once both succeed. */
+  private inFlight: readonly Item[] = [];
   private running = false;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
@@ -111,6 +113,17 @@ export class Ingestor implements InboundSink {
     }
   }
 
+  /**
+   * When the oldest message not yet acknowledged was received (ms since the epoch), or null
+   * when none waits. Items are in arrival order, so it is the in-flight batch's first, else
+   * the queue's. Read at scrape time: a stalled commit or publish shows as a growing age.
+   */
+  oldestPendingAt(): number | null {
+    const oldest = this.inFlight[0] ?? this.pending[0];
+    if (oldest === undefined) return null;
+    return oldest.kind === 'rejected' ? Date.parse(oldest.row.receivedAt) : oldest.receivedAt;
+  }
+
   /** Resolves when everything accepted so far has been handled (or abandoned by stop()). */
   idle(): Promise<void> {
     if (!this.running) return Promise.resolve();
@@ -128,6 +141,7 @@ export class Ingestor implements InboundSink {
     let abandoned: Item[] = [];
     while (this.pending.length > 0 && !this.stopping) {
       const items = this.pending.splice(0, MAX_BATCH);
+      this.inFlight = items;
       const events = await this.commitResilient(items);
       if (events === undefined || (events.length > 0 && (await this.retry('publish', () => this.options.bus.publish(events))) === undefined)) {
         abandoned = items;
@@ -137,7 +151,9 @@ export class Ingestor implements InboundSink {
         item.message.ack();
         if (item.kind === 'workflow' && item.settle) item.settle.resolve(item.settle.id ?? null);
       }
+      this.inFlight = [];
     }
+    this.inFlight = []; // a batch abandoned by stop() is the broker's to redeliver, no longer ours
     if (this.stopping) {
       for (const item of [...abandoned, ...this.pending]) {
         if (item.kind !== 'workflow' || !item.settle) continue;

@@ -701,3 +701,27 @@ describe('Ingestor: idle() and stop()', () => {
     assert.notEqual(submitted.state, 'pending', 'submit() never settles after stop() abandoned its publish');
   });
 });
+
+describe('Ingestor: oldestPendingAt() (read by the swf_relay_ingest_oldest_pending_seconds gauge)', () => {
+  it('is the receipt time of the oldest unacknowledged message: through a held commit and a held publish, then null', async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const { ingestor, store, bus, message, workflow } = setup();
+    assert.equal(ingestor.oldestPendingAt(), null, 'nothing received');
+
+    const commit = store.holdNext();
+    ingestor.accept(message('bad', 'not json')); // a rejected body waits like any other (its time is kept as ISO text)
+    await until('first commit started', () => store.calls.length === 1);
+    t.mock.timers.setTime(1_005_000);
+    ingestor.accept(workflow('m2')); // queued behind the held commit
+    assert.equal(ingestor.oldestPendingAt(), 1_000_000, 'the in-flight batch is older than the queue');
+
+    const publish = bus.holdNext();
+    commit.resolve();
+    await until('second batch published', () => bus.attempts === 1);
+    assert.equal(ingestor.oldestPendingAt(), 1_005_000, 'committed but not yet published: still unacknowledged');
+
+    publish.resolve();
+    await ingestor.idle();
+    assert.equal(ingestor.oldestPendingAt(), null, 'all acknowledged');
+  });
+});

@@ -4,6 +4,7 @@
 #   Chromium, nginx: Debian's packages, for the browser and reverse-proxy tests — the same.
 #   Django    : Debian's python3-django, python3-djangorestframework, python3-psycopg2, for the tests
 #               against swf-monitor's own database — the same.
+#   promtool  : Debian's prometheus package, for the alert rules' tests — the same; only promtool is used.
 #   PostgreSQL: TEST_DATABASE_URL's host:port, else 127.0.0.1:5432 — a local cluster is started if it is down.
 #   Redis     : 127.0.0.1:6379 (and redis-server for private instances) — started if down; installed if missing and we may.
 set -euo pipefail
@@ -27,6 +28,19 @@ for need in python3-django:django python3-djangorestframework:rest_framework pyt
   ensure_package "$pkg" python_module "$module" || exit 1
   echo "$pkg: ok (/usr/bin/python3 imports $module)"
 done
+
+# --- promtool (the alert rules' tests) -----------------------------------------
+# Debian ships promtool in its prometheus package, whose install starts a Prometheus server under
+# systemd. The tests need only promtool: a server started by our install is stopped and disabled
+# again (one that was there before is left alone).
+had_promtool=0
+have promtool && had_promtool=1
+ensure_package prometheus have promtool || exit 1
+if [ "$had_promtool" = 0 ] && have systemctl && systemctl is-active --quiet prometheus 2>/dev/null; then
+  as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  echo "prometheus: stopped the server its package started (the tests use only promtool)"
+fi
+echo "prometheus: ok ($(command -v promtool))"
 
 # --- PostgreSQL -------------------------------------------------------------
 pg_host=127.0.0.1 pg_port=5432

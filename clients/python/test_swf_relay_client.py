@@ -8,7 +8,7 @@ import unittest
 import swf_relay_client as c
 
 STREAM = (
-    "retry: 3000\n\n"
+    "retry: 3000\n"
     'event: connected\ndata: {"client_id":"x","status":"connected","last_event_id":null}\n\n'
     'id: 41\nevent: stf_gen\ndata: {"msg_type":"stf_gen","run_id":100042,"filename":"データ.stf"}\n\n'
     'event: heartbeat\ndata: {"timestamp":1764268800.123}\n\n'

@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { parseFilters } from '../model/filter.js';
 import { replay } from '../hub/replay.js';
 import { ConnectLimiter } from './connect-limiter.js';
-import { encodeControl, encodeRetry } from '../hub/sse-frame.js';
+import { encodeConnected } from '../hub/sse-frame.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { isEventId } from '../model/event.js';
 
@@ -51,12 +51,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     res.writeHead(200, headers);
     if (request.raw.httpVersionMajor < 2) res.socket?.setNoDelay(true);
     const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize, deps.metrics);
-    res.write(
-      Buffer.concat([
-        encodeRetry(),
-        encodeControl('connected', { client_id: client.id, status: 'connected', last_event_id: lastEventId }),
-      ]),
-    );
+    res.write(encodeConnected({ client_id: client.id, status: 'connected', last_event_id: lastEventId }));
     // Join live first (held back while replaying), so nothing published during the replay is missed.
     if (lastEventId !== null) client.beginReplay();
     hub.add(client);

@@ -105,8 +105,8 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
       assert.equal(all.headers['content-type'], 'text/event-stream');
       assert.equal(all.headers['cache-control'], 'no-cache');
       assert.equal(all.headers['x-accel-buffering'], 'no');
-      // The stream opens with retry, then connected.
-      assert.match(all.raw(), /^retry: 3000\n\nevent: connected\ndata: \{"client_id":"[0-9a-f-]{36}","status":"connected","last_event_id":null\}\n\n/);
+      // The stream opens with one block: retry together with the connected event (never a data-less block).
+      assert.match(all.raw(), /^retry: 3000\nevent: connected\ndata: \{"client_id":"[0-9a-f-]{36}","status":"connected","last_event_id":null\}\n\n/);
 
       // Which fixture lines (by index) each filter must deliver.
       const expectations: [string, number[]][] = [

@@ -4,9 +4,9 @@ import { describe, it } from 'node:test';
 import { readSse, SseLineTooLongError, SseParser, type SseMessage } from '../../src/cli/receive/sse-reader.js';
 import { parseSse } from '../helpers/sse-client.js';
 
+// As the relay sends it: retry in the first block, together with the connected event.
 const STREAM = [
   'retry: 3000',
-  '',
   'event: connected',
   'data: {"client_id":"x","status":"connected","last_event_id":null}',
   '',

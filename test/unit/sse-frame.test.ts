@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RelayEvent } from '../../src/model/event.js';
 import { agentStatusEvent, workflowEvent } from '../../src/model/event.js';
-import { RETRY_MS, encodeControl, encodeEvent, encodeHeartbeat, encodeRetry } from '../../src/hub/sse-frame.js';
+import { RETRY_MS, encodeConnected, encodeControl, encodeEvent, encodeHeartbeat } from '../../src/hub/sse-frame.js';
+import { parseSse } from '../helpers/sse-client.js';
 
 const text = (b: Buffer) => b.toString('utf8');
 
@@ -55,14 +56,6 @@ describe('encodeEvent', () => {
 });
 
 describe('encodeControl', () => {
-  it('connected', () => {
-    const body = { client_id: '0b5f6c1e-0000-4000-8000-000000000000', status: 'connected', last_event_id: null };
-    assert.equal(
-      text(encodeControl('connected', body)),
-      'event: connected\ndata: {"client_id":"0b5f6c1e-0000-4000-8000-000000000000","status":"connected","last_event_id":null}\n\n',
-    );
-  });
-
   it('gap', () => {
     assert.equal(
       text(encodeControl('gap', { reason: 'slow_client', from_id: '5', to_id: '9', dropped: 5 })),
@@ -75,14 +68,31 @@ describe('encodeControl', () => {
   });
 });
 
-describe('encodeRetry', () => {
-  it('defaults to 3000 ms', () => {
+describe('encodeConnected', () => {
+  const body = { client_id: '0b5f6c1e-0000-4000-8000-000000000000', status: 'connected', last_event_id: null } as const;
+
+  it('opens with retry: 3000 in the same block as the connected event (no data-less block)', () => {
     assert.equal(RETRY_MS, 3000);
-    assert.equal(text(encodeRetry()), 'retry: 3000\n\n');
+    assert.equal(
+      text(encodeConnected(body)),
+      'retry: 3000\nevent: connected\ndata: {"client_id":"0b5f6c1e-0000-4000-8000-000000000000","status":"connected","last_event_id":null}\n\n',
+    );
+    assert.equal(text(encodeConnected(body)).split('\n\n').length, 2, 'one block');
   });
 
-  it('writes the given delay', () => {
-    assert.equal(text(encodeRetry(1500)), 'retry: 1500\n\n');
+  it('writes the given delay and the client\'s Last-Event-ID', () => {
+    assert.equal(
+      text(encodeConnected({ ...body, last_event_id: '41' }, 1500)),
+      'retry: 1500\nevent: connected\ndata: {"client_id":"0b5f6c1e-0000-4000-8000-000000000000","status":"connected","last_event_id":"41"}\n\n',
+    );
+  });
+
+  it('is one event for an SSE parser, which also takes the retry', () => {
+    const [event, ...rest] = parseSse(text(encodeConnected(body)));
+    assert.deepEqual(rest, []);
+    assert.equal(event?.event, 'connected');
+    assert.equal(event?.retry, 3000);
+    assert.deepEqual(JSON.parse(event!.data), body);
   });
 });
 

@@ -63,6 +63,8 @@ export interface Config {
   readonly channelGroup: string;
   readonly broker: BrokerConfig;
   readonly http: { readonly host: string; readonly port: number };
+  /** URL path prefix every route is also served under (`/swf-monitor`); '' = the root only. */
+  readonly basePath: string;
   readonly sse: SseConfig;
   readonly corsAllowedOrigins: readonly string[];
   readonly trustedProxies: readonly string[];
@@ -171,6 +173,26 @@ const optionalFile = z
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/** What is wrong with a BASE_PATH value (the first rule it breaks), or null. */
+function basePathProblem(v: string): string | null {
+  if (!v.startsWith('/')) return 'must start with / (e.g. /swf-monitor)';
+  if (v.endsWith('/')) return 'must not end with / (write /swf-monitor; leave it unset to serve at the root only)';
+  if (v.includes('//')) return 'must not contain //';
+  if (v.includes('..') || v.split('/').includes('.')) return 'must not contain .. or a . segment';
+  // Unreserved URL characters only: the prefix is compared with the raw request path, never decoded.
+  if (!/^[A-Za-z0-9/._~-]+$/.test(v)) return 'may only contain letters, digits, / and . _ ~ -';
+  return null;
+}
+
+/** A URL path prefix such as /swf-monitor or /a/b; one line per bad value. */
+const basePath = z
+  .string()
+  .trim()
+  .superRefine((v, ctx) => {
+    const problem = basePathProblem(v);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 /** Each variable with its default; `undefined` default = unset is allowed. */
 const schema = z.object({
   DATABASE_URL: databaseUrl.prefault('sqlite:./data/swf-relay.db'),
@@ -196,6 +218,7 @@ const schema = z.object({
   ACTIVEMQ_PREFETCH: int(1, 100_000).default(1000),
   HOST: listenHost.default('127.0.0.1'),
   PORT: int(0, 65535).default(8000),
+  BASE_PATH: basePath.default(''),
   SSE_HEARTBEAT_SECONDS: periodSeconds.default(30),
   SSE_CLIENT_QUEUE_SIZE: int(1, 1_000_000).default(100),
   SSE_REPLAY_MAX: int(0, 10_000_000).default(10_000),
@@ -319,6 +342,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       prefetch: e.ACTIVEMQ_PREFETCH,
     },
     http: { host: e.HOST, port: e.PORT },
+    basePath: e.BASE_PATH,
     sse: {
       heartbeatSeconds: e.SSE_HEARTBEAT_SECONDS,
       clientQueueSize: e.SSE_CLIENT_QUEUE_SIZE,

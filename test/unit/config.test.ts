@@ -68,6 +68,10 @@ describe('loadConfig: defaults (SPEC §6)', () => {
     assert.deepEqual(config.http, { host: '127.0.0.1', port: 8000 });
   });
 
+  it('BASE_PATH unset: served at the root only', () => {
+    assert.equal(config.basePath, '');
+  });
+
   it('stream behaviour: heartbeat 30 s, queue 100, replay 10000, 10000 clients, 50 streams per user, no query token', () => {
     assert.deepEqual(config.sse, {
       heartbeatSeconds: 30,
@@ -377,6 +381,46 @@ describe('loadConfig: swf-monitor credentials (DJANGO_DATABASE_URL, DJANGO_SESSI
       ['sqlite:./data/x.db', 'sqlite:./data/x.db'],
     ];
     for (const [url, shown] of cases) assert.equal(redactDatabaseUrl(url), shown, url);
+  });
+});
+
+describe('loadConfig: BASE_PATH', () => {
+  it('takes a path prefix of one or more segments, trimmed', () => {
+    assert.equal(loadConfig({ BASE_PATH: '/swf-monitor' }).basePath, '/swf-monitor');
+    assert.equal(loadConfig({ BASE_PATH: ' /a/b.c_d~e-9 ' }).basePath, '/a/b.c_d~e-9');
+    assert.equal(loadConfig({ BASE_PATH: '' }).basePath, '', 'empty = unset');
+  });
+
+  it('refuses a bad prefix with one line naming the variable, the value and the rule broken', () => {
+    const cases: [string, RegExp][] = [
+      ['swf-monitor', /must start with \//],
+      ['/', /must not end with \//],
+      ['/swf-monitor/', /must not end with \//],
+      ['//swf-monitor', /must not contain \/\//],
+      ['/a//b', /must not contain \/\//],
+      ['/swf-monitor/..', /must not contain \.\. or a \. segment/],
+      ['/../etc', /must not contain \.\. or a \. segment/],
+      ['/a/./b', /must not contain \.\. or a \. segment/],
+      ['/swf monitor', /may only contain/],
+      ['/swf-monitor?x=1', /may only contain/],
+      ['/swf-monitor#top', /may only contain/],
+      ['/swf%2Dmonitor', /may only contain/],
+      ['/mönitor', /may only contain/],
+      ['/a\nb', /may only contain/],
+    ];
+    for (const [value, rule] of cases) {
+      const problems = problemsOf({ BASE_PATH: value });
+      assert.equal(problems.length, 1, `${JSON.stringify(value)}: ${problems.join(' | ')}`);
+      assert.ok(problems[0]!.startsWith('BASE_PATH: '), problems[0]);
+      assert.doesNotMatch(problems[0]!, /\n/);
+      assert.match(problems[0]!, rule, JSON.stringify(value));
+      assert.ok(problems[0]!.includes(JSON.stringify(value)), `the line shows the value: ${problems[0]}`);
+    }
+  });
+
+  it('a dot inside a segment is fine; .. anywhere is not', () => {
+    assert.equal(loadConfig({ BASE_PATH: '/v1.2/.well' }).basePath, '/v1.2/.well');
+    assert.match(problemsOf({ BASE_PATH: '/v1..2' })[0]!, /^BASE_PATH: must not contain \.\./);
   });
 });
 

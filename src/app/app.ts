@@ -161,7 +161,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
           void lease.hold(intake);
         } else intake.start();
       }
-      log.info({ url, role, store: store.dialect, bus: bus.kind, destination: config.broker.destination }, 'swf-relay started');
+      log.info({ url, role, store: store.dialect, bus: bus.kind, destination: config.broker.destination, basePath: config.basePath || undefined }, 'swf-relay started');
       return url;
     },
     async stop() {

@@ -8,6 +8,7 @@ import type { SseClient } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
 import { filtersToJson, parseFilters } from '../model/filter.js';
 import type { StoredMessage } from '../store/store.js';
+import { mountOf } from './base-path.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { isEventId } from '../model/event.js';
 
@@ -41,7 +42,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
     if (rows.length === limit && last) {
       const params = new URLSearchParams(request.url.split('?')[1] ?? '');
       params.set(order === 'asc' ? 'after_id' : 'before_id', last.id);
-      next = `/api/messages/?${params.toString()}`;
+      // Under the prefix the client came by, so following it stays there.
+      next = `${mountOf(request, deps.config.basePath)}/api/messages/?${params.toString()}`;
     }
     // Built as text so each stored content goes out as stored: parsing and re-serialising it would round integers beyond 2^53.
     return reply.type('application/json; charset=utf-8').send(`{"results":[${rows.map(historyItem).join(',')}],"next":${JSON.stringify(next)}}`);

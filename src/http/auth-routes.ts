@@ -1,9 +1,14 @@
-/** Browser sign-in (SPEC §5): POST /api/auth/login, POST /api/auth/logout, GET /api/auth/session. */
+/**
+ * Browser sign-in (SPEC §5): POST /api/auth/login, POST /api/auth/logout, GET /api/auth/session.
+ * The session cookie's Path is the prefix the page was reached under (BASE_PATH), else `/`,
+ * so a relay mounted beside another application keeps its cookie to itself.
+ */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateKey } from '../auth/tokens.js';
 import { AppError } from '../errors.js';
 import { DUMMY_HASH, verifyPassword } from '../auth/passwords.js';
 import { createSession, endSession, SESSION_COOKIE } from '../auth/sessions.js';
+import { mountOf } from './base-path.js';
 import { LoginLimiter, loginKeys } from './login-limiter.js';
 import { PasswordGate } from './password-gate.js';
 import type { Authenticate, HttpDeps } from './deps.js';
@@ -19,6 +24,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
     if (!originAllowed(request, config)) throw new AppError('FORBIDDEN', 'Cross-site request refused (Origin not allowed).');
   };
   const secure = (request: FastifyRequest) => config.sessionSecureCookie ?? (config.tls !== undefined || request.protocol === 'https');
+  const cookiePath = (request: FastifyRequest) => mountOf(request, config.basePath) || '/';
 
   app.post('/api/auth/login', async (request, reply) => {
     requireOrigin(request);
@@ -49,14 +55,17 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
     // Always a fresh session id: a cookie planted before sign-in is never promoted.
     await endSession(store, request.cookies[SESSION_COOKIE]);
     const session = await createSession(store, userId, config.sessionTtlMs);
-    setSessionCookie(reply, session.id, session.expiresAt, secure(request));
+    setSessionCookie(reply, session.id, session.expiresAt, secure(request), cookiePath(request));
     return { username: name, expires_at: session.expiresAt.toISOString() };
   });
 
   app.post('/api/auth/logout', async (request, reply) => {
     requireOrigin(request);
-    await endSession(store, request.cookies[SESSION_COOKIE]);
-    void reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: secure(request) });
+    // A browser may hold one cookie per path (signed in at the root and under the prefix): end and clear them all.
+    for (const id of cookieValues(request.headers.cookie, SESSION_COOKIE)) await endSession(store, id);
+    for (const path of new Set(['/', config.basePath || '/'])) {
+      void reply.clearCookie(SESSION_COOKIE, { path, httpOnly: true, sameSite: 'lax', secure: secure(request) });
+    }
     return { detail: 'Signed out.' };
   });
 
@@ -66,6 +75,17 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
   });
 }
 
-function setSessionCookie(reply: FastifyReply, id: string, expiresAt: Date, secure: boolean): void {
-  void reply.setCookie(SESSION_COOKIE, id, { path: '/', httpOnly: true, sameSite: 'lax', secure, expires: expiresAt });
+function setSessionCookie(reply: FastifyReply, id: string, expiresAt: Date, secure: boolean, path: string): void {
+  void reply.setCookie(SESSION_COOKIE, id, { path, httpOnly: true, sameSite: 'lax', secure, expires: expiresAt });
+}
+
+/** Every value of cookie `name` in a Cookie header (request.cookies keeps only the first). */
+function cookieValues(header: string | undefined, name: string): string[] {
+  if (!header) return [];
+  return header
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair.startsWith(`${name}=`))
+    .map((pair) => pair.slice(name.length + 1))
+    .slice(0, 10);
 }

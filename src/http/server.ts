@@ -12,6 +12,7 @@ import { AppError } from '../errors.js';
 import { redactUrl } from '../log.js';
 import { registerApiRoutes } from './api.js';
 import { registerAuthRoutes } from './auth-routes.js';
+import { basePathRewriter, registerBasePathRedirect } from './base-path.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { registerOpsRoutes } from './ops.js';
 import { registerStatusRoutes } from './status.js';
@@ -26,6 +27,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   const app = createFastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     routerOptions: { ignoreTrailingSlash: true },
+    // BASE_PATH: the prefix is stripped before routing, so every route also answers under it.
+    rewriteUrl: basePathRewriter(config.basePath),
     bodyLimit: config.messageMaxBytes,
     trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     // SSE responses live for hours; only the request itself must arrive in time.
@@ -39,9 +42,10 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       : {}),
   });
   app.addHook('onRequest', async (request) => {
-    // Request logs must not carry tokens, even from the query string.
-    request.log = request.log.child({ url: redactUrl(request.url) });
+    // Request logs must not carry tokens, even from the query string; they show the URL as received.
+    request.log = request.log.child({ url: redactUrl(request.originalUrl) });
   });
+  registerBasePathRedirect(app, config.basePath);
   registerBrowserSupport(app, config);
 
   const proxies = new Set(config.trustedProxies);

@@ -5,6 +5,9 @@
 // a page the event names it registered in advance, and workflow message types are
 // open-ended. The reader keeps EventSource's contract: `retry:`, and Last-Event-ID
 // on every reconnect, so nothing is missed while the connection is down.
+//
+// Every URL here is relative (no leading `/`): the page works wherever it is
+// served, at the root or under BASE_PATH (`/swf-monitor/`), and so do its calls.
 
 const TABLE_CAP = 500;
 const RATE_SECONDS = 300;
@@ -114,14 +117,14 @@ async function signIn(event) {
   const form = new FormData(event.target);
   const token = String(form.get('token') ?? '').trim();
   const body = token ? { token } : { username: form.get('username'), password: form.get('password') };
-  const { status, body: answer } = await api('/api/auth/login', { method: 'POST', body: JSON.stringify(body) });
+  const { status, body: answer } = await api('api/auth/login', { method: 'POST', body: JSON.stringify(body) });
   if (status !== 200) return showLogin(answer.detail ?? `sign-in failed (${status})`);
   event.target.reset();
   await startPage(answer.username);
 }
 
 async function signOut() {
-  await api('/api/auth/logout', { method: 'POST', body: '{}' });
+  await api('api/auth/logout', { method: 'POST', body: '{}' });
   showLogin('Signed out.');
 }
 
@@ -264,7 +267,7 @@ function renderAgents() {
 }
 
 async function loadAgents() {
-  const { status, body } = await api('/api/agents/');
+  const { status, body } = await api('api/agents/');
   if (status !== 200) return;
   for (const agent of body.results) state.agents.set(agent.name, agent);
   renderAgents();
@@ -278,7 +281,7 @@ function onAgentEvent(name, data) {
 }
 
 async function loadSubscribers() {
-  const { status, body } = await api('/api/messages/stream/status/');
+  const { status, body } = await api('api/messages/stream/status/');
   if (status !== 200) return;
   const rows = body.clients.map((c) => {
     const row = document.createElement('tr');
@@ -311,13 +314,13 @@ async function startMessages() {
   const filters = currentFilters();
   $('messages').tBodies[0].replaceChildren();
   state.lastId = null;
-  const { status, body } = await api(`/api/messages/?${filters}&limit=50`);
+  const { status, body } = await api(`api/messages/?${filters}&limit=50`);
   if (status === 401) return showLogin();
   if (status === 200) {
     for (const m of [...body.results].reverse()) addMessage(m.message, m.id, false);
     state.lastId = body.results[0]?.id ?? (await newestId());
   }
-  const stream = openStream(`/api/messages/stream/?${filters}`, onMessageEvent, (s) => {
+  const stream = openStream(`api/messages/stream/?${filters}`, onMessageEvent, (s) => {
     if (s === 'unauthorized') return showLogin('Your session ended; sign in again.');
     setBadge(s);
   });
@@ -327,7 +330,7 @@ async function startMessages() {
 
 /** The newest stored id overall, so a filtered view starts live from now. */
 async function newestId() {
-  const { status, body } = await api('/api/messages/?limit=1');
+  const { status, body } = await api('api/messages/?limit=1');
   return status === 200 ? body.results[0]?.id ?? '0' : null;
 }
 
@@ -340,7 +343,7 @@ async function startPage(username) {
   const filters = currentFilters();
   for (const name of FILTERS) $('filters').elements[name].value = filters.get(name) ?? '';
   await startMessages();
-  state.agentStream = openStream('/api/messages/stream/?msg_types=agent_status', onAgentEvent, () => {});
+  state.agentStream = openStream('api/messages/stream/?msg_types=agent_status', onAgentEvent, () => {});
   await loadAgents();
   await loadSubscribers();
   state.timers.push(setInterval(drawRate, 1000), setInterval(renderAgents, 5000), setInterval(loadSubscribers, 5000));
@@ -364,7 +367,7 @@ async function main() {
   $('login-form').addEventListener('submit', signIn);
   $('logout').addEventListener('click', signOut);
   $('filters').addEventListener('submit', applyFilters);
-  const { status, body } = await api('/api/auth/session');
+  const { status, body } = await api('api/auth/session');
   if (status === 200) await startPage(body.username);
   else showLogin();
 }

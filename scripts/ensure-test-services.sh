@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests need are available (dev machine or CI); idempotent, one line per service.
 #   ActiveMQ  : Debian's `activemq` package (the tests start private brokers from it) — installed if missing and we may.
-#   Chromium, nginx: Debian's packages, for the browser and reverse-proxy tests — the same.
+#   Chromium, nginx, apache2: Debian's packages, for the browser and reverse-proxy tests — the same.
 #   Django    : Debian's python3-django, python3-djangorestframework, python3-psycopg2, for the tests
 #               against swf-monitor's own database — the same.
 #   promtool  : Debian's prometheus package, for the alert rules' tests — the same; only promtool is used.
@@ -15,12 +15,20 @@ source "$(dirname "$0")/lib.sh"
 ensure_package activemq activemq_present || exit 1
 echo "activemq: ok ($ACTIVEMQ_JAR)"
 
-# --- Chromium and nginx (browser and reverse-proxy tests) -------------------
-for need in chromium:/usr/bin/chromium nginx:/usr/sbin/nginx; do
+# --- Chromium, nginx and Apache httpd (browser and reverse-proxy tests) -----
+# The tests run private nginx and apache2 processes on free ports. Under systemd, installing
+# apache2 starts a server on port 80: one started by our install is stopped and disabled again.
+had_apache=0
+test -x /usr/sbin/apache2 && had_apache=1
+for need in chromium:/usr/bin/chromium nginx:/usr/sbin/nginx apache2:/usr/sbin/apache2; do
   pkg=${need%%:*} bin=${need#*:}
   ensure_package "$pkg" test -x "$bin" || exit 1
   echo "$pkg: ok ($bin)"
 done
+if [ "$had_apache" = 0 ] && have systemctl && systemctl is-active --quiet apache2 2>/dev/null; then
+  as_root systemctl disable --now apache2 >/dev/null 2>&1 || true
+  echo "apache2: stopped the server its package started (the tests run their own)"
+fi
 
 # --- Django (tests against swf-monitor's own database, made by Django) --------
 for need in python3-django:django python3-djangorestframework:rest_framework python3-psycopg2:psycopg2; do

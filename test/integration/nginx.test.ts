@@ -1,4 +1,5 @@
-// The documented nginx config (docs/nginx/swf-relay.conf), run for real in front of the relay: events pass unbuffered, idle streams survive.
+// The documented nginx configs, run for real in front of the relay: docs/nginx/swf-relay.conf (events pass unbuffered,
+// idle streams survive) and docs/nginx/swf-relay-beside-monitor.conf (stream and status to the relay, the rest to Django).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,11 +13,13 @@ import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { freePort, makeToken, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseEvent, type SseStream } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
+import { monitorMountContract } from './monitor-mount.contract.js';
 
 const NGINX = '/usr/sbin/nginx';
 const INSTALL_HINT = 'apt-get install -y --no-install-recommends nginx';
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 const SITE_CONF = join(DOCS, 'nginx', 'swf-relay.conf');
+const MOUNT_CONF = join(DOCS, 'nginx', 'swf-relay-beside-monitor.conf');
 /** nginx's proxy_read_timeout in the test: shorter than the idle check, longer than the relay's heartbeat interval. */
 const READ_TIMEOUT_SECONDS = 3;
 const PERSISTENT = { persistent: 'true', 'content-type': 'application/json' };
@@ -25,19 +28,23 @@ const PERSISTENT = { persistent: 'true', 'content-type': 'application/json' };
 type PrivateNginx = { port: number; dir: string; output(): string; stop(): Promise<void> };
 
 /**
- * The project's docs/nginx/swf-relay.conf with the upstream, the listen port and
- * proxy_read_timeout substituted; fails if any of them is not where the test expects it.
+ * A docs/nginx/ file with its upstreams (documented address → test address), the
+ * listen port and proxy_read_timeout substituted; fails if any of them is not where
+ * the test expects it.
  */
-function siteConfig(upstreams: string, listenPort: number, readTimeoutSeconds: number): string {
-  const original = readFileSync(SITE_CONF, 'utf8');
-  assert.ok(original.includes('127.0.0.1:8000'), `${SITE_CONF} proxies to 127.0.0.1:8000`);
-  assert.match(original, /^\s*listen 80;$/m, `${SITE_CONF} has "listen 80;"`);
-  assert.match(original, /^\s*proxy_read_timeout \S+;$/m, `${SITE_CONF} sets proxy_read_timeout`);
-  const text = original
-    .replaceAll('127.0.0.1:8000', upstreams)
+function siteConfig(file: string, upstreams: Record<string, string>, listenPort: number, readTimeoutSeconds: number): string {
+  const original = readFileSync(file, 'utf8');
+  assert.match(original, /^\s*listen 80;$/m, `${file} has "listen 80;"`);
+  assert.match(original, /^\s*proxy_read_timeout \S+;$/m, `${file} sets proxy_read_timeout`);
+  let text = original;
+  for (const [from, to] of Object.entries(upstreams)) {
+    assert.ok(original.includes(`proxy_pass http://${from};`), `${file} proxies to ${from}`);
+    text = text.replaceAll(from, to);
+    assert.ok(!text.includes(from) && text.includes(`proxy_pass http://${to};`), `upstream ${from} substituted`);
+  }
+  text = text
     .replace(/^(\s*)listen 80;$/gm, `$1listen 127.0.0.1:${listenPort};`)
     .replace(/^(\s*)proxy_read_timeout \S+;$/gm, `$1proxy_read_timeout ${readTimeoutSeconds}s;`);
-  assert.ok(!text.includes('127.0.0.1:8000') && text.includes(`proxy_pass http://${upstreams};`), 'upstream substituted');
   assert.ok(!/listen 80;/.test(text) && text.includes(`listen 127.0.0.1:${listenPort};`), 'listen port substituted');
   assert.ok(text.includes(`proxy_read_timeout ${readTimeoutSeconds}s;`), 'proxy_read_timeout substituted');
   return text;
@@ -46,10 +53,10 @@ function siteConfig(upstreams: string, listenPort: number, readTimeoutSeconds: n
 /**
  * Starts nginx (daemon off, so the child is the master) as the current user with
  * everything inside a temp dir; `sites` are included in http { } as they are.
- * The http context is deliberately hostile (gzip on for text/event-stream), so
- * the site config has to switch off what would buffer the stream.
+ * The http context is deliberately hostile (gzip on for text/event-stream, plus
+ * `hostile` lines), so the site config has to switch off what would buffer the stream.
  */
-async function startNginx(sites: { name: string; text: string; port: number }[]): Promise<PrivateNginx> {
+async function startNginx(sites: { name: string; text: string; port: number }[], hostile: string[] = []): Promise<PrivateNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'swf-relay-nginx-'));
   const p = (name: string) => join(dir, name);
   for (const site of sites) writeFileSync(p(site.name), site.text);
@@ -76,6 +83,7 @@ async function startNginx(sites: { name: string; text: string; port: number }[])
       '    gzip_types text/event-stream;',
       '    gzip_min_length 0;',
       '    gzip_proxied any;',
+      ...hostile.map((line) => `    ${line}`),
       ...sites.map((site) => `    include ${p(site.name)};`),
       '}',
       '',
@@ -202,8 +210,8 @@ describe('the relay behind nginx, with docs/nginx/swf-relay.conf', () => {
     const port = await freePort();
     silentNginxPort = await freePort();
     nginx = await startNginx([
-      { name: 'swf-relay.conf', text: siteConfig(`127.0.0.1:${relay.port}`, port, READ_TIMEOUT_SECONDS), port },
-      { name: 'silent.conf', text: siteConfig(`127.0.0.1:${silentPort}`, silentNginxPort, READ_TIMEOUT_SECONDS), port: silentNginxPort },
+      { name: 'swf-relay.conf', text: siteConfig(SITE_CONF, { '127.0.0.1:8000': `127.0.0.1:${relay.port}` }, port, READ_TIMEOUT_SECONDS), port },
+      { name: 'silent.conf', text: siteConfig(SITE_CONF, { '127.0.0.1:8000': `127.0.0.1:${silentPort}` }, silentNginxPort, READ_TIMEOUT_SECONDS), port: silentNginxPort },
     ]);
   });
 
@@ -331,11 +339,27 @@ describe('the relay behind nginx, with docs/nginx/swf-relay.conf', () => {
     );
   });
 
-  test('docs/deployment.md shows docs/nginx, docs/apache and docs/systemd files verbatim', () => {
+  test('docs/deployment.md shows every docs/nginx, docs/apache and docs/systemd file verbatim', () => {
     const markdown = readFileSync(join(DOCS, 'deployment.md'), 'utf8');
-    for (const file of ['nginx/swf-relay.conf', 'apache/swf-relay.conf', 'systemd/swf-relay.service']) {
+    for (const file of ['nginx/swf-relay.conf', 'apache/swf-relay.conf', 'systemd/swf-relay.service', 'nginx/swf-relay-beside-monitor.conf', 'apache/swf-relay-beside-monitor.conf']) {
       const text = readFileSync(join(DOCS, file), 'utf8');
       assert.ok(markdown.includes(text.trimEnd()), `docs/deployment.md contains docs/${file} unchanged`);
     }
   });
+});
+
+monitorMountContract('swf-relay beside the monitor, behind nginx with docs/nginx/swf-relay-beside-monitor.conf', {
+  streamWithoutSlash: 'redirect',
+  async start({ relayPort, djangoPort }) {
+    assert.ok(existsSync(NGINX), `nginx is missing (${NGINX} not found): install it with \`${INSTALL_HINT}\``);
+    const port = await freePort();
+    const upstreams = { '127.0.0.1:8000': `127.0.0.1:${relayPort}`, '127.0.0.1:8080': `127.0.0.1:${djangoPort}` };
+    // Hostile: request headers dropped or blanked for every location that does not say otherwise.
+    const nginx = await startNginx([{ name: 'beside-monitor.conf', text: siteConfig(MOUNT_CONF, upstreams, port, READ_TIMEOUT_SECONDS), port }], [
+      'proxy_pass_request_headers off;',
+      'proxy_set_header Authorization "";',
+      'proxy_set_header Cookie "";',
+    ]);
+    return { port: nginx.port, output: nginx.output, stop: nginx.stop };
+  },
 });

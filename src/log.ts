@@ -12,11 +12,11 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
       level,
       base: { pid: process.pid },
       redact: { paths: REDACT, censor: '[redacted]' },
-      // Request lines: method, URL without token values, and who asked. Never headers.
+      // Request lines: method, URL as received (BASE_PATH included) without token values, and who asked. Never headers.
       serializers: {
-        req: (req: { method?: string; url?: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
+        req: (req: { method?: string; url?: string; originalUrl?: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
           method: req.method,
-          url: redactUrl(req.url ?? ''),
+          url: redactUrl(req.originalUrl ?? req.url ?? ''),
           remoteAddress: req.ip ?? req.socket?.remoteAddress,
         }),
       },

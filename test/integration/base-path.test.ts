@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { createToken } from '../../src/auth/tokens.js';
-import { freePort, openStoreOf, runCli, startRelay, type RelayProcess } from '../helpers/relay.js';
+import { freePort, openStoreOf, runCli, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseStream } from '../helpers/sse-client.js';
 
 const PREFIX = '/swf-monitor';
@@ -46,7 +46,7 @@ describe(`BASE_PATH=${PREFIX}`, () => {
       // No broker: messages come in over HTTP publish, through the same writer.
       ACTIVEMQ_PORT: String(await freePort()),
       BASE_PATH: PREFIX,
-      LOG_LEVEL: 'error',
+      LOG_LEVEL: 'info',
     };
     const store = await openStoreOf(env);
     token = (await createToken(store, 'tester', { createUser: true, canPublish: true })).key;
@@ -91,9 +91,13 @@ describe(`BASE_PATH=${PREFIX}`, () => {
       assert.ok(again.next?.startsWith(`${base}/api/messages/?`), `next stays ${where}: ${again.next}`);
       assert.equal((await get(again.next!)).status, 200, 'the next link works as given');
 
-      const health = await get(`${base}/healthz`);
+      const health = await get(`${base}/healthz?from=${where.replaceAll(' ', '-')}`);
       assert.equal(health.status, 200);
       assert.deepEqual(await health.json(), { status: 'ok' });
+      // Logged as received, prefix included.
+      const logged = `"url":"${base}/healthz?from=${where.replaceAll(' ', '-')}"`;
+      // The log is written asynchronously: wait for the line.
+      await waitUntil(() => relay.output().split('\n').some((line) => line.includes('"incoming request"') && line.includes(logged)), `a request log line with ${logged}`, () => relay.output(), 5_000);
     });
 
     test(`${where}: the page and its assets, with relative URLs only`, async () => {

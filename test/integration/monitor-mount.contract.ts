@@ -1,7 +1,8 @@
 // The relay mounted beside the monitor's Django under /swf-monitor/, one suite run on every documented
 // proxy config (nginx.test.ts, apache.test.ts): the stream and its status go to the relay (BASE_PATH),
-// authenticated by Authorization or by a cookie passed through; everything else goes to Django; events
-// flow unbuffered. Django is a stand-in: a tiny HTTP server answering with a marker and what it received.
+// authenticated by the monitor's own DRF token or Django session cookie passed through the proxy
+// (DJANGO_DATABASE_URL, a database made by real Django); everything else goes to Django; events flow
+// unbuffered. Django's web side is a stand-in: a tiny HTTP server answering with a marker and what it received.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,8 +10,8 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createSession } from '../../src/auth/sessions.js';
 import { createToken } from '../../src/auth/tokens.js';
+import { createDjangoProject, type DjangoProject } from '../helpers/django.js';
 import { freePort, openStoreOf, startRelay, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseEvent, type SseStream } from '../helpers/sse-client.js';
 
@@ -52,8 +53,12 @@ export function monitorMountContract(name: string, options: MountProxyOptions): 
     let proxy: MountProxy | undefined;
     let django: Server | undefined;
     let dir: string | undefined;
+    let monitorDb: DjangoProject | undefined;
+    /** The relay's own token (it may publish over HTTP). */
     let token = '';
-    let sessionCookie = '';
+    /** The monitor's DRF token and Django session id of one user, as agents and browsers hold them. */
+    let drfToken = '';
+    let sessionid = '';
     /** Requests the Django stand-in received. */
     const seenByDjango: { method: string; url: string; cookie?: string; authorization?: string }[] = [];
     const streams: SseStream[] = [];
@@ -75,8 +80,13 @@ export function monitorMountContract(name: string, options: MountProxyOptions): 
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'swf-relay-mount-'));
+      monitorDb = await createDjangoProject('sqlite');
+      await monitorDb.run('user', 'alice');
+      drfToken = (await monitorDb.run<{ key: string }>('token', 'alice')).key;
+      sessionid = (await monitorDb.run<{ sessionid: string }>('login', 'alice')).sessionid;
       const env = {
         DATABASE_URL: `sqlite:${join(dir, 'relay.db')}`,
+        DJANGO_DATABASE_URL: monitorDb.url,
         // No broker: messages come in over HTTP publish, through the same writer.
         ACTIVEMQ_PORT: String(await freePort()),
         BASE_PATH: PREFIX,
@@ -85,9 +95,7 @@ export function monitorMountContract(name: string, options: MountProxyOptions): 
         LOG_LEVEL: 'error',
       };
       const store = await openStoreOf(env);
-      const created = await createToken(store, 'tester', { createUser: true, canPublish: true });
-      token = created.key;
-      sessionCookie = `swf_relay_session=${(await createSession(store, created.token.userId, 3_600_000)).id}`;
+      token = (await createToken(store, 'tester', { createUser: true, canPublish: true })).key;
       await store.close();
       relay = await startRelay(env);
 
@@ -111,22 +119,28 @@ export function monitorMountContract(name: string, options: MountProxyOptions): 
       django?.closeAllConnections();
       django?.close();
       await relay?.stop();
+      await monitorDb?.drop();
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    test('the stream and its status go to the relay, authenticated by Authorization or by a cookie passed through', async () => {
-      await openVia(`${PREFIX}/api/messages/stream/?msg_types=mount`, { Authorization: `Token ${token}` });
-      // Only a cookie, beside Django's own, as a browser on the monitor's pages sends it.
-      await openVia(`${PREFIX}/api/messages/stream/?msg_types=mount`, { Cookie: `sessionid=django-session-key; ${sessionCookie}; csrftoken=x` });
-
-      const credentials: Record<string, string>[] = [{ Authorization: `Token ${token}` }, { Cookie: `sessionid=django-session-key; ${sessionCookie}` }];
-      for (const headers of credentials) {
+    test("the stream and its status go to the relay, authenticated by the monitor's token or its session cookie passed through", async () => {
+      // An agent's SWF_API_TOKEN (a DRF token of the monitor), and a browser on the monitor's pages: only cookies.
+      const agent = { Authorization: `Token ${drfToken}` };
+      const browser = { Cookie: `csrftoken=x; sessionid=${sessionid}` };
+      const streamsOpen = [await openVia(`${PREFIX}/api/messages/stream/?msg_types=mount`, agent), await openVia(`${PREFIX}/api/messages/stream/?msg_types=mount`, browser)];
+      for (const headers of [agent, browser, { Authorization: `Token ${token}` }] as Record<string, string>[]) {
         const res = await fetch(viaProxy(`${PREFIX}/api/messages/stream/status/`), { headers });
-        assert.equal(res.status, 200, `status with ${Object.keys(headers)[0]}`);
+        assert.equal(res.status, 200, `status with ${JSON.stringify(headers)}`);
         assert.equal(res.headers.get('x-stand-in'), null, 'answered by the relay');
-        const status = (await res.json()) as { connected_clients: number };
-        assert.ok(status.connected_clients >= 2, JSON.stringify(status));
+        const status = (await res.json()) as { connected_clients: number; clients: { client_id: string; user: string }[] };
+        // Both streams belong to the monitor's user: the credentials reached the relay and were the Django user's.
+        for (const stream of streamsOpen) {
+          const id = (JSON.parse(stream.events().find((e) => e.event === 'connected')!.data) as { client_id: string }).client_id;
+          assert.equal(status.clients.find((c) => c.client_id === id)?.user, 'alice', JSON.stringify(status.clients));
+        }
       }
+      const session = await fetch(viaProxy(`${PREFIX}/api/messages/stream/status/`), { headers: { Cookie: 'sessionid=not-a-session' } });
+      assert.equal(session.status, 401, 'an unknown session is refused');
       // Without credentials the relay itself refuses.
       const anonymous = await fetch(viaProxy(`${PREFIX}/api/messages/stream/status/`));
       assert.equal(anonymous.status, 401);

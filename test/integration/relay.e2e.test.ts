@@ -52,7 +52,7 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
         ACTIVEMQ_PORT: String(broker.port),
         ACTIVEMQ_HEARTBEAT_TOPIC: topic,
         ACTIVEMQ_CLIENT_ID: `e2e-${storeKind}-${process.pid}`,
-        SSE_HEARTBEAT_SECONDS: '0.3',
+        SSE_HEARTBEAT_SECONDS: '1',
       };
       token = await makeToken(env);
       relay = await startRelay(env, { waitForBroker: token });

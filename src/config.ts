@@ -107,13 +107,13 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be an integer between ${min} and ${max}`);
 
-/** Seconds for a periodic timer: 0 (off), or from 1 to a day (shorter would flood clients; longer, timers cannot hold). */
+/** Seconds for a periodic timer: 0 (off), or from half a second to a day (shorter would flood clients; longer, timers cannot hold). */
 const periodSeconds = z
   .string()
   .trim()
-  .regex(/^\d+(\.\d+)?$/, 'must be 0 (off) or a number of seconds from 1 to 86400')
+  .regex(/^\d+(\.\d+)?$/, 'must be 0 (off) or a number of seconds from 0.5 to 86400')
   .transform(Number)
-  .refine((n) => n === 0 || (n >= 1 && n <= 86_400), 'must be 0 (off) or a number of seconds from 1 to 86400');
+  .refine((n) => n === 0 || (n >= 0.5 && n <= 86_400), 'must be 0 (off) or a number of seconds from 0.5 to 86400');
 
 /** A host name or an IP address to listen on. */
 const listenHost = z

@@ -23,7 +23,7 @@ describe('bad configuration at start', () => {
     ['TRUSTED_PROXIES with a host name', { TRUSTED_PROXIES: 'proxy.example' }, /^swf-relay: TRUSTED_PROXIES: "proxy\.example" is not an IP address or CIDR range/],
     ['HOST that is no address', { HOST: 'not a host' }, /^swf-relay: HOST: must be an IP address or a host name/],
     ['TLS files that are not PEM', { TLS_CERT_FILE: '', TLS_KEY_FILE: '' }, /^swf-relay: TLS_CERT_FILE: ".*" is not a PEM certificate file\nswf-relay: TLS_KEY_FILE: ".*" is not a PEM key file\n$/],
-    ['a sub-second heartbeat', { SSE_HEARTBEAT_SECONDS: '0.0001' }, /^swf-relay: SSE_HEARTBEAT_SECONDS: must be 0 \(off\) or a number of seconds from 1 to 86400/],
+    ['a sub-second heartbeat', { SSE_HEARTBEAT_SECONDS: '0.0001' }, /^swf-relay: SSE_HEARTBEAT_SECONDS: must be 0 \(off\) or a number of seconds from 0.5 to 86400/],
   ];
   for (const [what, env, expected] of cases) {
     test(`${what}: exit 2, one line per problem`, async () => {

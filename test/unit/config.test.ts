@@ -289,16 +289,17 @@ describe('loadConfig: bad values', () => {
     for (const v of ['3000000', '2147484', '1e9']) {
       const problems = problemsOf({ SSE_HEARTBEAT_SECONDS: v });
       assert.equal(problems.length, 1, v);
-      assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: .*0 \(off\) or a number of seconds from 1 to 86400/, v);
+      assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: .*0 \(off\) or a number of seconds from 0.5 to 86400/, v);
     }
     assert.ok(loadConfig({ SSE_HEARTBEAT_SECONDS: '86400' }).sse.heartbeatSeconds * 1000 <= TIMER_MAX_MS);
   });
 
-  it('SSE_HEARTBEAT_SECONDS is 0 (off) or 1..86400 (a day), fractions allowed: a sub-second heartbeat would flood every client', () => {
+  it('SSE_HEARTBEAT_SECONDS is 0 (off) or 0.5..86400 (a day), fractions allowed: a sub-second heartbeat would flood every client', () => {
     assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '86400' }).sse.heartbeatSeconds, 86_400);
     assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '86399.5' }).sse.heartbeatSeconds, 86_399.5);
     assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '1.5' }).sse.heartbeatSeconds, 1.5);
-    for (const v of ['86400.5', '86401', '-1', '1,5', 'abc', '0.0001', '0.25', '0.999']) {
+    assert.equal(loadConfig({ SSE_HEARTBEAT_SECONDS: '0.5' }).sse.heartbeatSeconds, 0.5);
+    for (const v of ['86400.5', '86401', '-1', '1,5', 'abc', '0.0001', '0.25', '0.499']) {
       const problems = problemsOf({ SSE_HEARTBEAT_SECONDS: v });
       assert.equal(problems.length, 1, v);
       assert.match(problems[0]!, /^SSE_HEARTBEAT_SECONDS: /, v);

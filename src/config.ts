@@ -68,6 +68,8 @@ export interface Config {
   readonly sse: SseConfig;
   readonly corsAllowedOrigins: readonly string[];
   readonly trustedProxies: readonly string[];
+  /** Header naming the user, believed only from TRUSTED_PROXIES (TRUSTED_PROXY_USER_HEADER); undefined = never read. */
+  readonly trustedProxyUserHeader: string | undefined;
   /** Secure session cookies: forced on/off, or undefined = when the request came over HTTPS. */
   readonly sessionSecureCookie: boolean | undefined;
   readonly sessionTtlMs: number;
@@ -228,6 +230,7 @@ const schema = z.object({
   SSE_CONNECTS_PER_MINUTE: int(0, 1_000_000).default(600),
   CORS_ALLOWED_ORIGINS: list.default([]),
   TRUSTED_PROXIES: addressList.default([]),
+  TRUSTED_PROXY_USER_HEADER: cookieName.optional(),
   SESSION_SECURE_COOKIE: bool.optional(),
   SESSION_TTL_HOURS: z
     .string()
@@ -315,6 +318,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     problems.push('TLS_CERT_FILE/TLS_KEY_FILE: give both or neither');
   }
   problems.push(...pemProblems(input));
+  if (input.TRUSTED_PROXY_USER_HEADER !== undefined && !input.TRUSTED_PROXIES?.trim()) {
+    problems.push('TRUSTED_PROXY_USER_HEADER: has no effect without TRUSTED_PROXIES (the proxies it is believed from)');
+  }
   if (input.DJANGO_SESSION_COOKIE !== undefined && input.DJANGO_DATABASE_URL === undefined) {
     problems.push('DJANGO_SESSION_COOKIE: has no effect without DJANGO_DATABASE_URL');
   }
@@ -354,6 +360,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS,
     trustedProxies: e.TRUSTED_PROXIES,
+    trustedProxyUserHeader: e.TRUSTED_PROXY_USER_HEADER?.toLowerCase(),
     sessionSecureCookie: e.SESSION_SECURE_COOKIE,
     sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
     tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,

@@ -26,7 +26,27 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
   );
 }
 
-/** The request URL without its query string value of `token` (tokens may ride there when allowed). */
+/** Query parameters whose values are secrets, by their decoded name (`tok%65n` is `token`). */
+const SECRET_PARAMS = /^(?:token|key|access_token|api_key|apikey|password|passwd|secret|sessionid|swf_relay_session)$/i;
+
+/**
+ * The request URL with the values of secret query parameters replaced by `[redacted]` (tokens may
+ * ride there when allowed). Names are compared decoded, as the query parser reads them; a pair
+ * whose name cannot be decoded is redacted whole, since it could spell a secret's name.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&](?:token|key)=)[^&]*/gi, '$1[redacted]');
+  const start = url.indexOf('?');
+  if (start < 0) return url;
+  const pairs = url.slice(start + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    const rawName = eq < 0 ? pair : pair.slice(0, eq);
+    let name: string;
+    try {
+      name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+    } catch {
+      return '[redacted]';
+    }
+    return eq >= 0 && SECRET_PARAMS.test(name.trim()) ? `${rawName}=[redacted]` : pair;
+  });
+  return `${url.slice(0, start + 1)}${pairs.join('&')}`;
 }

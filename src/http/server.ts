@@ -17,6 +17,7 @@ import type { Authenticate, HttpDeps } from './deps.js';
 import { registerOpsRoutes } from './ops.js';
 import { registerStatusRoutes } from './status.js';
 import { registerStreamRoutes } from './stream.js';
+import { proxyMatcher, proxyUser } from './trusted-proxies.js';
 import { registerBrowserSupport, registerWebPage } from './web.js';
 
 /** Builds the app; nothing listens until the caller calls `listen`. */
@@ -48,7 +49,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerBasePathRedirect(app, config.basePath);
   registerBrowserSupport(app, config);
 
-  const proxies = new Set(config.trustedProxies);
+  const fromTrustedProxy = proxyMatcher(config.trustedProxies);
   // A DRF-shaped key (40 hex) is asked of the monitor's database; the relay's own keys
   // (43 base64url characters) never are, so they work while that database is down.
   const resolveKey = async (key: string): Promise<Principal> => (await django?.tokenPrincipal(key)) ?? authenticateKey(store, key);
@@ -57,11 +58,9 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     if (header !== null) return resolveKey(header);
     const session = await sessionPrincipal(store, request.cookies?.[SESSION_COOKIE]);
     if (session) return session;
-    // X-Remote-User counts only from a configured proxy (the direct peer, not X-Forwarded-For).
-    const remoteUser = request.headers['x-remote-user'];
-    if (typeof remoteUser === 'string' && remoteUser !== '' && proxies.has(request.socket.remoteAddress ?? '')) {
-      return { userId: '', username: remoteUser, tokenId: null, canPublish: false, via: 'proxy' };
-    }
+    // A user header only when configured, and only from a trusted proxy (the direct peer, not X-Forwarded-For).
+    const remoteUser = proxyUser(request.headers, config.trustedProxyUserHeader, fromTrustedProxy(request.socket.remoteAddress));
+    if (remoteUser !== null) return { userId: '', username: remoteUser, tokenId: null, canPublish: false, via: 'proxy' };
     let key: string | null = null;
     if (config.sse.allowQueryToken) {
       const token = (request.query as Record<string, unknown>).token;

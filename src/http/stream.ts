@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { SseClient } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
-import { parseFilters } from '../model/filter.js';
+import { filtersToJson, parseFilters } from '../model/filter.js';
 import { replay } from '../hub/replay.js';
 import { ConnectLimiter } from './connect-limiter.js';
 import { encodeConnected } from '../hub/sse-frame.js';
@@ -30,6 +30,8 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     const query = request.query as Record<string, unknown>;
     const filters = parseFilters(query);
     const lastEventId = readLastEventId(request);
+    // HEAD answers what a GET would start with (auth, filters, headers checked) and holds no stream.
+    if (request.method === 'HEAD') return reply.status(200).headers(STREAM_HEADERS).send();
     if (hub.closing) throw new AppError('UNAVAILABLE', 'This relay process is shutting down; reconnect to another.', {}, 1);
     if (hub.size >= config.sse.maxClients) {
       throw new AppError('SERVER_FULL', 'This relay process has reached its stream limit; retry later.', {}, RETRY_AFTER_SECONDS);
@@ -56,7 +58,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     if (lastEventId !== null) client.beginReplay();
     hub.add(client);
     subscribers.opened(client);
-    request.log.info({ clientId: client.id, user: principal.username, via: principal.via ?? 'token', filters: query, lastEventId }, 'stream opened');
+    request.log.info({ clientId: client.id, user: principal.username, via: principal.via ?? 'token', filters: filtersToJson(filters), lastEventId }, 'stream opened');
     if (lastEventId !== null) {
       replay(client, { store, filters, afterId: lastEventId, max: config.sse.replayMax }).then(
         (result) => {

@@ -191,6 +191,8 @@ describe('the relay behind nginx, with docs/nginx/swf-relay.conf', () => {
       ACTIVEMQ_CLIENT_ID: `nginx-${process.pid}`,
       SSE_HEARTBEAT_SECONDS: '1',
       TRUSTED_PROXIES: '127.0.0.1',
+      // As an auth proxy in front would be configured: the relay believes this header from nginx.
+      TRUSTED_PROXY_USER_HEADER: 'X-Remote-User',
     };
     token = await makeToken(env);
     relay = await startRelay(env, { waitForBroker: token });
@@ -224,6 +226,17 @@ describe('the relay behind nginx, with docs/nginx/swf-relay.conf', () => {
     await relay?.stop();
     await broker?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a client's own X-Remote-User never passes the shipped config, though the relay believes the header from nginx's address", async () => {
+    const asAdmin = { 'X-Remote-User': 'admin' };
+    // Control: sent straight from the trusted proxy's address, the relay takes it.
+    const direct = await fetch(`${relay!.url}/api/auth/session`, { headers: asAdmin });
+    assert.deepEqual(await direct.json(), { username: 'admin', via: 'proxy' });
+    for (const path of ['/api/auth/session', '/api/messages/stream/status/', '/api/messages/stream/']) {
+      const res = await fetch(`http://127.0.0.1:${nginx!.port}${path}`, { headers: asAdmin });
+      assert.equal(res.status, 401, `${path} through nginx: ${await res.text()}`);
+    }
   });
 
   test('events reach a client through nginx as fast as directly (no buffering); streamed, not sized', async (t) => {

@@ -1,14 +1,31 @@
 // Findings of the second security review, each reproduced against the relay as a process:
-// time bounds beyond year 9999, HTTP publish retried by a client after a timeout, and a
-// workflow message posing as an agent heartbeat.
+// time bounds beyond year 9999, HTTP publish retried by a client after a timeout, a workflow
+// message posing as an agent heartbeat, HEAD on the stream, query tokens in the logs, and the
+// trusted-proxy user header (opt-in, CIDR ranges).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createToken } from '../../src/auth/tokens.js';
-import { freePort, openStoreOf, startRelay, type RelayProcess } from '../helpers/relay.js';
+import { freePort, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream } from '../helpers/sse-client.js';
+
+/** GET `path` on `relay` from a chosen loopback source address, with `headers`. */
+function getFrom(relay: RelayProcess, from: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const target = new URL(`${relay.url}${path}`);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: target.hostname, port: target.port, localAddress: from, method, path: target.pathname + target.search, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path}: no complete answer within 10 s`)));
+    req.end();
+  });
+}
 
 describe('security findings (round 2)', () => {
   let dir: string;
@@ -91,5 +108,63 @@ describe('security findings (round 2)', () => {
     } finally {
       stream.close();
     }
+  });
+
+  test('HEAD on the stream answers at once with the stream headers and holds no stream slot', async () => {
+    const head = await getFrom(relay, '127.0.0.1', '/api/messages/stream/?msg_types=a', { Authorization: `Token ${alice}` }, 'HEAD');
+    assert.equal(head.status, 200);
+    assert.match(String(head.headers['content-type']), /^text\/event-stream/);
+    assert.equal(head.body, '');
+    assert.equal((await getFrom(relay, '127.0.0.1', '/api/messages/stream/', {}, 'HEAD')).status, 401, 'HEAD is authenticated like GET');
+    const status = JSON.parse((await getFrom(relay, '127.0.0.1', '/api/messages/stream/status/', { Authorization: `Token ${alice}` })).body) as { connected_clients: number };
+    assert.equal(status.connected_clients, 0);
+  });
+
+  describe('query tokens and the trusted-proxy user header', () => {
+    let proxied: RelayProcess;
+    let headerOff: RelayProcess;
+    let key: string;
+
+    before(async () => {
+      const base = { ACTIVEMQ_PORT: String(await freePort()), LOG_LEVEL: 'debug' };
+      const envA = { ...base, DATABASE_URL: `sqlite:${join(dir, 'proxied.db')}`, SSE_ALLOW_QUERY_TOKEN: 'true', TRUSTED_PROXIES: '127.0.0.0/30', TRUSTED_PROXY_USER_HEADER: 'X-Remote-User' };
+      const store = await openStoreOf(envA);
+      key = (await createToken(store, 'carol', { createUser: true })).key;
+      await store.close();
+      proxied = await startRelay(envA);
+      headerOff = await startRelay({ ...base, DATABASE_URL: `sqlite:${join(dir, 'header-off.db')}`, TRUSTED_PROXIES: '127.0.0.1' });
+    });
+
+    after(async () => {
+      await proxied?.stop();
+      await headerOff?.stop();
+    });
+
+    test('a query token never reaches the log, whatever encoding its name uses; the log has parsed filters, not the raw query', async () => {
+      for (const name of ['token', 'tok%65n', '%74oken', 'TOKEN']) {
+        const path = `/api/messages/stream/status/?${name}=${key}&msg_types=a`;
+        const res = await getFrom(proxied, '127.0.0.9', path);
+        assert.equal(res.status, name === 'TOKEN' ? 401 : 200, `${name}: ${res.body}`);
+      }
+      const stream = await openStream(`${proxied.url}/api/messages/stream/?tok%65n=${key}&msg_types=a,b`);
+      try {
+        await stream.waitFor((events) => events.some((e) => e.event === 'connected'));
+      } finally {
+        stream.close();
+      }
+      // The key's distinctive tail is enough: any encoding of it in the log would contain it.
+      await waitUntil(() => proxied.output().includes('stream opened'), 'the stream-opened log line', () => proxied.output().slice(-2000));
+      assert.ok(!proxied.output().includes(key.slice(8)), 'the key appears in the log');
+      assert.match(proxied.output(), /"filters":\{"msg_types":\["a","b"\],"agents":\[\],/);
+    });
+
+    test('the user header counts only when configured, and only from a trusted proxy (CIDR ranges included)', async () => {
+      const asAdmin = { 'X-Remote-User': 'admin' };
+      const inRange = await getFrom(proxied, '127.0.0.2', '/api/auth/session', asAdmin);
+      assert.equal(inRange.status, 200, inRange.body);
+      assert.deepEqual(JSON.parse(inRange.body), { username: 'admin', via: 'proxy' });
+      assert.equal((await getFrom(proxied, '127.0.0.9', '/api/auth/session', asAdmin)).status, 401, 'outside the range');
+      assert.equal((await getFrom(headerOff, '127.0.0.1', '/api/auth/session', asAdmin)).status, 401, 'TRUSTED_PROXIES alone never reads a user header');
+    });
   });
 });

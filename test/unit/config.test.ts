@@ -317,6 +317,13 @@ describe('loadConfig: bad values', () => {
     }
   });
 
+  it('TRUSTED_PROXY_USER_HEADER: a header name, lower-cased, and only together with TRUSTED_PROXIES', () => {
+    assert.equal(loadConfig({ TRUSTED_PROXIES: '127.0.0.1', TRUSTED_PROXY_USER_HEADER: 'X-Remote-User' }).trustedProxyUserHeader, 'x-remote-user');
+    assert.equal(loadConfig({ TRUSTED_PROXIES: '127.0.0.1' }).trustedProxyUserHeader, undefined, 'unset: never read');
+    assert.match(problemsOf({ TRUSTED_PROXY_USER_HEADER: 'X-Remote-User' })[0]!, /^TRUSTED_PROXY_USER_HEADER: has no effect without TRUSTED_PROXIES/);
+    assert.match(problemsOf({ TRUSTED_PROXIES: '127.0.0.1', TRUSTED_PROXY_USER_HEADER: 'X Remote' })[0]!, /^TRUSTED_PROXY_USER_HEADER: /);
+  });
+
   it('HOST: an IP address or a host name', () => {
     for (const v of ['0.0.0.0', '::', '::1', 'localhost', 'relay.example.org']) assert.equal(loadConfig({ HOST: v }).http.host, v);
     for (const v of ['not a host', 'http://x', 'a..b', '-bad.example', '1.2.3.4:80']) assert.match(problemsOf({ HOST: v })[0]!, /^HOST: must be an IP address or a host name/, v);

@@ -120,7 +120,7 @@ cat <<INFO
   token     $TOKEN
   curl      curl -N -H "Authorization: Token $TOKEN" '$url/api/messages/stream/?msg_types=run_imminent,start_run,stf_gen,end_run'
   terminal  SWF_API_TOKEN=$TOKEN npx swf-relay receive $url
-  python    SWF_API_TOKEN=$TOKEN python3 clients/python/swf_relay_client.py $url
+  python    SWF_API_TOKEN=$TOKEN PYTHONPATH=clients/python python3 -m swf_relay_client $url
   publish   ACTIVEMQ_PORT=$AMQ_PORT npx swf-relay send '{"msg_type":"hello","run_id":"1"}'
   logs      $work/{activemq,relay,simulator}.log
 

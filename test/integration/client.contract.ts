@@ -32,8 +32,8 @@ export type ClientOptions = {
 
 /** How to run one client. */
 export type ClientDriver = {
-  /** The program and arguments that make the client print one JSON object per line (`{"_id", "_event", ...message}`) with `options`. */
-  command(options: ClientOptions): { command: string; args: string[] };
+  /** The program and arguments (and environment additions) that make the client print one JSON object per line (`{"_id", "_event", ...message}`) with `options`. */
+  command(options: ClientOptions): { command: string; args: string[]; env?: Record<string, string> };
   /** The events in what the client printed on stdout. */
   parse(stdout: string): JsonLine[];
   /** What the client's stderr lines start with, before ": ". */
@@ -63,8 +63,8 @@ export function receiveOptionArgs(options: ClientOptions): string[] {
 export function clientContract(name: string, driver: ClientDriver, bench: ClientBench): void {
   /** Starts the client in the background (killed at the end) with the bench's environment plus `env`. */
   const start = (options: ClientOptions, env: Record<string, string> = {}): Running => {
-    const { command, args } = driver.command(options);
-    return bench.background(spawnCommand(command, args, { ...bench.cliEnv, ...env }));
+    const { command, args, env: driverEnv } = driver.command(options);
+    return bench.background(spawnCommand(command, args, { ...bench.cliEnv, ...driverEnv, ...env }));
   };
   const printed = (client: Running) => driver.parse(client.stdout());
   const increasing = (lines: JsonLine[], what: string) => {

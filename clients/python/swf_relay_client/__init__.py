@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Python client for swf-relay's event stream (standard library only, Python 3.9+).
 
+This file is the whole client: installed as a package (``pip install ./clients/python``)
+it is ``swf_relay_client/__init__.py``; copied alone it works as ``swf_relay_client.py``.
+
 Iterate the workflow messages the relay pushes as Server-Sent Events::
 
     import os
@@ -21,7 +24,8 @@ dead and reopened. When the relay cannot deliver some events (``gap``), your
 
 Run as a program it prints events, like ``swf-relay receive``::
 
-    SWF_API_TOKEN=... python3 swf_relay_client.py https://relay.example.org --msg-types stf_gen --json
+    SWF_API_TOKEN=... swf-relay-receive https://relay.example.org --msg-types stf_gen --json
+    SWF_API_TOKEN=... python3 -m swf_relay_client https://relay.example.org ...   # the same
 """
 
 import argparse
@@ -684,9 +688,9 @@ class _Stop(Exception):
         self.signum = signum
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
     """Command line: prints events (one JSON object per line with --json); returns the exit code."""
-    ap = argparse.ArgumentParser(prog="swf_relay_client.py", description="Print swf-relay events; reconnects without losing any.")
+    ap = argparse.ArgumentParser(prog=prog, description="Print swf-relay events; reconnects without losing any.")
     ap.add_argument("url", nargs="?", help="relay URL (default: $SWF_MONITOR_URL, else %s)" % DEFAULT_URL)
     ap.add_argument("--msg-types", action="append", help="only these msg_types (comma-separated, repeatable)")
     ap.add_argument("--agents", action="append", help="only messages sent or processed by these agents")

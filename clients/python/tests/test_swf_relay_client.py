@@ -1,4 +1,4 @@
-"""Unit tests of swf_relay_client's pure parts (stdlib unittest; no server): python3 -m unittest test_swf_relay_client"""
+"""Unit tests of swf_relay_client's pure parts (stdlib unittest; no server): python3 -m unittest discover -s tests (in clients/python)"""
 
 import json
 import os

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import random
+import re
 import signal
 import socket
 import ssl
@@ -669,13 +670,22 @@ def _json_line(event: Event) -> str:
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
+#: C0 controls, DEL and C1 controls (U+0080-U+009F): a message must never drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """``text`` with control characters escaped as ``\\uXXXX``, as ``swf-relay receive`` does."""
+    return _CONTROL.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+
+
 def _text_line(event: Event) -> str:
     d = event.data if isinstance(event.data, dict) else {}
     fields = [event.id or "-", event.event]
     for key in ("run_id", "sender_agent", "agent_name", "status", "filename", "message"):
         if d.get(key) not in (None, ""):
             fields.append("%s=%s" % (key, d[key]))
-    return " ".join(str(f).replace("\n", "\\n").replace("\x1b", "\\x1b") for f in fields)
+    return _clean(" ".join(str(f) for f in fields))
 
 
 def _csv(values: Optional[List[str]]) -> List[str]:
@@ -709,7 +719,8 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
     args = ap.parse_args(argv)
 
     def err(line: str) -> None:
-        sys.stderr.write("swf_relay_client: %s\n" % line)
+        # Gap reasons and the relay's error details come from the network: escaped like events.
+        sys.stderr.write("swf_relay_client: %s\n" % _clean(line))
         sys.stderr.flush()
 
     token = None

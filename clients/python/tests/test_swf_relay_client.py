@@ -1,7 +1,10 @@
 """Unit tests of swf_relay_client's pure parts (stdlib unittest; no server): python3 -m unittest discover -s tests (in clients/python)"""
 
+import contextlib
+import io
 import json
 import os
+import re
 import tempfile
 import unittest
 
@@ -161,6 +164,43 @@ class HelpersTest(unittest.TestCase):
             self.assertEqual(explicit.last_event_id, "3")
             with self.assertRaises(ValueError):
                 c.RelayClient("http://h:1", last_event_id="abc")
+
+
+#: What a terminal acts on: C0 controls (CR, BEL, ESC, ...), DEL and the C1 controls U+0080-U+009F.
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+C1 = "".join(chr(n) for n in range(0x80, 0xA0))
+
+
+class ControlCharactersTest(unittest.TestCase):
+    """Readable output and stderr escape control characters as ``\\uXXXX`` (as ``swf-relay receive``); --json leaves them to JSON."""
+
+    HOSTILE = "a\rb\x07c\x1b[2Jd\x7f" + C1 + "\nデータ →"
+
+    def test_readable_line_escapes_cr_bel_esc_del_and_c1(self):
+        ev = c.Event(id="7", event="stf\x1bgen", data={"msg_type": "x", "run_id": "1\r2", "filename": self.HOSTILE}, raw="")
+        line = c._text_line(ev)
+        self.assertIsNone(TERMINAL_CONTROLS.search(line), repr(line))
+        for escaped in ("\\u000d", "\\u0007", "\\u001b[2J", "\\u007f", "\\u000a", "stf\\u001bgen", "1\\u000d2"):
+            self.assertIn(escaped, line)
+        for n in range(0x80, 0xA0):
+            self.assertIn("\\u%04x" % n, line)
+        self.assertIn("データ →", line, "printable non-ASCII text is kept")
+
+    def test_json_line_keeps_the_text_and_json_escapes_c0(self):
+        ev = c.Event(id="7", event="x", data={"filename": self.HOSTILE}, raw="")
+        line = c._json_line(ev)
+        self.assertEqual(json.loads(line)["filename"], self.HOSTILE, "the exact text, for programs")
+        self.assertIsNone(re.search(r"[\x00-\x1f]", line), "JSON escapes C0 controls: " + repr(line))
+
+    def test_stderr_lines_are_escaped(self):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = c.main(["http://127.0.0.1:9", "--token-file", os.path.join(tempfile.gettempdir(), "no\x1b]0;title\x07such\x9btoken")])
+        self.assertEqual(code, 2)
+        text = err.getvalue()
+        self.assertTrue(text.endswith("\n"))
+        self.assertIsNone(TERMINAL_CONTROLS.search(text[:-1]), repr(text))
+        self.assertIn("no\\u001b]0;title\\u0007such\\u009btoken", text)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,13 @@ Run as a program it prints events, like ``swf-relay receive``::
 """
 
 import argparse
+import calendar
 import codecs
+import datetime
 import http.client
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -88,7 +91,10 @@ class RelayError(Exception):
 
 
 class StateFileError(RelayError):
-    """The state file cannot be read, holds something else, or cannot be written."""
+    """The state file cannot be read, holds something else, or cannot be written.
+
+    ``exit_code`` is 2 when this is found at the start, 1 when writing fails later (as ``swf-relay receive``).
+    """
 
     exit_code = 2
 
@@ -307,7 +313,23 @@ def save_state(path: str, last_event_id: str, url: str = "") -> None:
             f.write(json.dumps(content) + "\n")
         os.replace(temp, path)
     except OSError as e:
-        raise StateFileError("cannot write state file %s: %s" % (path, e)) from e
+        error = StateFileError("cannot write state file %s: %s" % (path, e))
+        error.exit_code = 1
+        raise error from e
+
+
+def _check_state_writable(path: str) -> None:
+    """Raises StateFileError unless ``path`` can be written: its directory exists and is writable, and it is not a directory."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        problem = "no directory %s" % directory
+    elif not os.access(directory, os.W_OK):
+        problem = "directory %s is not writable" % directory
+    elif os.path.isdir(path):
+        problem = "%s is a directory" % path
+    else:
+        return
+    raise StateFileError("cannot write state file %s: %s" % (path, problem))
 
 
 def _display(url: str) -> str:
@@ -396,6 +418,8 @@ class RelayClient:
         self.state_file = os.path.expanduser(state_file) if state_file else None
         if last_event_id is not None and _valid_id(last_event_id) is None:
             raise ValueError("last_event_id must be a decimal event id, got %r" % (last_event_id,))
+        if self.state_file:
+            _check_state_writable(self.state_file)  # now, not after the first event
         stored = load_state(self.state_file) if self.state_file else None
         self._last_id: Optional[str] = last_event_id if last_event_id is not None else stored
         self._saved_id = stored
@@ -657,7 +681,13 @@ def _event(m: SseMessage) -> Event:
     return Event(id=m.id, event=m.event, data=data, raw=m.data)
 
 
-# --- command line --------------------------------------------------------------------------------
+# --- command line: swf-relay-receive ------------------------------------------------------------
+# The options, output and exit codes of `swf-relay receive` (src/cli/receive/ in the relay's repository).
+
+#: What the command's lines on stderr start with.
+PROG = "swf-relay-receive"
+#: Lone surrogates (from "\ud800" escapes in a message) cannot be encoded for output.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_line(event: Event) -> str:
@@ -667,7 +697,9 @@ def _json_line(event: Event) -> str:
         out.update((k, v) for k, v in event.data.items() if k not in ("_id", "_event"))
     else:
         out["_data"] = event.raw
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+    # Escaped as JSON.stringify does; they only occur inside strings, so the line stays valid JSON.
+    return _SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
 
 
 #: C0 controls, DEL and C1 controls (U+0080-U+009F): a message must never drive the terminal.
@@ -675,21 +707,170 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _clean(text: str) -> str:
-    """``text`` with control characters escaped as ``\\uXXXX``, as ``swf-relay receive`` does."""
-    return _CONTROL.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+    """``text`` with control characters escaped as ``\\uXXXX``, as ``swf-relay receive`` does (lone surrogates become U+FFFD, as Node writes them)."""
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub(lambda m: "\\u%04x" % ord(m.group()), text))
 
 
-def _text_line(event: Event) -> str:
-    d = event.data if isinstance(event.data, dict) else {}
-    fields = [event.id or "-", event.event]
-    for key in ("run_id", "sender_agent", "agent_name", "status", "filename", "message"):
-        if d.get(key) not in (None, ""):
-            fields.append("%s=%s" % (key, d[key]))
-    return _clean(" ".join(str(f) for f in fields))
+_ANSI = {"reset": "\x1b[0m", "bold": "\x1b[1m", "dim": "\x1b[2m", "red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "blue": "\x1b[34m", "magenta": "\x1b[35m", "cyan": "\x1b[36m"}
+_TYPE_WIDTH = 20
+#: ISO 8601 as JavaScript's Date reads it: a date alone is UTC, a date and time without a zone local time.
+_ISO_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?")
+
+
+def _text_line(event: Event, color: bool = False, utc: bool = False, now: Optional[Callable[[], float]] = None) -> str:
+    """One readable line, as ``swf-relay receive`` prints it.
+
+    Time (the message's ``sent_at``, else now), id, type, run, sender (-> recipient), then filename or
+    message (else state/substate); agent heartbeats show agent, status and type instead. Control
+    characters are escaped; ANSI colours only with ``color``.
+    """
+
+    def paint(colour: Optional[str], text: str) -> str:
+        return "%s%s%s" % (_ANSI[colour], text, _ANSI["reset"]) if color and colour is not None and text != "" else text
+
+    p = event.data if isinstance(event.data, dict) else None
+    clock = _clock(None if p is None else p.get("sent_at"), utc, now or time.time)
+    ident = "" if event.id is None else "#" + _clean(event.id)
+    kind = _clean(event.event)
+    head = "%s %s %s" % (paint("dim", clock), paint("dim", ident.ljust(7)), paint(_type_colour(kind), kind.ljust(_TYPE_WIDTH)))
+    if p is None:
+        return "%s %s" % (head, _clean(event.raw))
+    if kind == "agent_status":
+        status = _text(p.get("status"))
+        detail = ", ".join(t for t in (_text(p.get("agent_type")), _text(p.get("namespace"))) if t != "")
+        parts = [head, _text(p.get("agent_name")) or _text(p.get("sender_agent")), paint(_status_colour(status), status), "" if detail == "" else paint("dim", "(%s)" % detail)]
+        return "  ".join(t for t in parts if t != "")
+    run = _text(p.get("run_id"))
+    sender = _text(p.get("sender_agent")) or _text(p.get("sender")) or _text(p.get("processed_by"))
+    recipient = _text(p.get("recipient_agent")) or _text(p.get("recipient"))
+    who = sender if recipient == "" else "%s \u2192 %s" % (sender or "?", recipient)
+    what = _text(p.get("filename")) or _text(p.get("message"))
+    state = "/".join(t for t in (_text(p.get("state")), _text(p.get("substate"))) if t != "")
+    tail = paint("cyan", what) if what != "" else paint("dim", state) if state != "" else ""
+    parts = [head, "" if run == "" else "run " + paint("bold", run), who, tail]
+    return "  ".join(t for t in parts if t != "")
+
+
+def _clock(sent_at: Any, utc: bool, now: Callable[[], float]) -> str:
+    """HH:MM:SS.mmm of ``sent_at`` (local time, or UTC), else of ``now()``."""
+    for moment in (_parse_time(sent_at), None):
+        if moment is None:
+            t = now()
+            moment = (int(t // 1), int((t % 1) * 1000))
+        try:
+            tm = time.gmtime(moment[0]) if utc else time.localtime(moment[0])
+        except (OverflowError, OSError, ValueError):
+            continue  # a year this platform cannot show: now instead
+        return "%02d:%02d:%02d.%03d" % (tm.tm_hour, tm.tm_min, tm.tm_sec, moment[1])
+    return "--:--:--.---"
+
+
+def _parse_time(value: Any) -> Optional[Tuple[int, int]]:
+    """An ISO 8601 ``sent_at`` as (seconds since the epoch, milliseconds); None when it is not one."""
+    m = _ISO_TIME.fullmatch(value) if isinstance(value, str) else None
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = m.groups()
+    try:
+        moment = datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+        if hour is not None and zone is None:
+            seconds = int(time.mktime(moment.timetuple()))
+        else:
+            offset = 0
+            if zone is not None and zone != "Z":
+                digits = zone[1:].replace(":", "")
+                offset = (-1 if zone[0] == "-" else 1) * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+            seconds = calendar.timegm(moment.timetuple()) - offset
+    except (OverflowError, ValueError):
+        return None
+    return seconds, int((fraction or "")[:3].ljust(3, "0"))
+
+
+def _text(value: Any) -> str:
+    """A scalar as display text, as JavaScript's String() gives it ('' for absent, null, lists, objects); controls escaped."""
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        if value.is_integer() and abs(value) < 1e21:
+            return str(int(value))
+        return re.sub(r"e([+-])0*([0-9])", r"e\1\2", repr(value))
+    return ""
+
+
+def _type_colour(kind: str) -> Optional[str]:
+    if re.search("error|fail", kind, re.IGNORECASE):
+        return "red"
+    if kind == "agent_status":
+        return "dim"
+    if kind in ("pause_run", "resume_run"):
+        return "yellow"
+    if kind in ("run_imminent", "start_run", "end_run"):
+        return "cyan"
+    return {"stf_gen": "green", "data_ready": "blue", "processing_complete": "magenta"}.get(kind, "bold")
+
+
+def _status_colour(status: str) -> Optional[str]:
+    if re.fullmatch("ok|running|active", status, re.IGNORECASE):
+        return "green"
+    if re.match("warn", status, re.IGNORECASE):
+        return "yellow"
+    if re.fullmatch("error|exited|failed|dead", status, re.IGNORECASE):
+        return "red"
+    return None
+
+
+def _describe_gap(gap: Gap) -> str:
+    """One line for stderr, as ``swf-relay receive`` reports a gap: reason, ids, and the --last-event-id that fills it."""
+    first, last = gap.from_id or "", gap.to_id or ""
+    ids = "event %s" % first if first == last else "events %s\u2013%s" % (first, last)
+    dropped = "" if gap.dropped is None else " (%d not delivered)" % gap.dropped
+    before = str(int(first) - 1) if first.isdigit() and first.isascii() and first != "0" else first
+    return "gap (%s): %s%s; to fill it, reconnect with --last-event-id %s or page the history" % (gap.reason or "unknown reason", ids, dropped, before)
+
+
+def _use_color(when: str, stream: Any) -> bool:
+    """``always``/``never`` as said; ``auto``: not with NO_COLOR, yes with FORCE_COLOR, else when ``stream`` is a terminal."""
+    if when != "auto":
+        return when == "always"
+    if os.environ.get("NO_COLOR", "").strip():
+        return False
+    force = os.environ.get("FORCE_COLOR", "").strip()
+    if force and force != "0":
+        return True
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
 def _csv(values: Optional[List[str]]) -> List[str]:
     return [v.strip() for item in (values or []) for v in item.split(",") if v.strip()]
+
+
+def _seconds(value: str) -> float:
+    v = value.strip()
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", v) or float(v) > 1e9:
+        raise argparse.ArgumentTypeError("must be a number of seconds \u2265 0")
+    return float(v)
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        v = value.strip()
+        if not re.fullmatch("[0-9]+", v) or int(v) < minimum or int(v) > 2**53 - 1:
+            raise argparse.ArgumentTypeError("must be a whole number \u2265 %d" % minimum)
+        return int(v)
+
+    return parse
+
+
+def _event_id(value: str) -> str:
+    if _valid_id(value.strip()) is None:
+        raise argparse.ArgumentTypeError("must be a decimal event id")
+    return value.strip()
 
 
 class _Stop(Exception):
@@ -699,28 +880,35 @@ class _Stop(Exception):
 
 
 def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> int:
-    """Command line: prints events (one JSON object per line with --json); returns the exit code."""
-    ap = argparse.ArgumentParser(prog=prog, description="Print swf-relay events; reconnects without losing any.")
-    ap.add_argument("url", nargs="?", help="relay URL (default: $SWF_MONITOR_URL, else %s)" % DEFAULT_URL)
-    ap.add_argument("--msg-types", action="append", help="only these msg_types (comma-separated, repeatable)")
-    ap.add_argument("--agents", action="append", help="only messages sent or processed by these agents")
-    ap.add_argument("--run-ids", action="append", help="only these run ids")
-    ap.add_argument("--namespaces", action="append", help="only these namespaces")
+    """The ``swf-relay-receive`` command: prints events (one JSON object per line with --json); returns the exit code.
+
+    Exit codes as ``swf-relay receive``: 0 done, 1 the state file could not be written, 2 usage (options,
+    token file, state file), 3 credentials refused, 4 request refused (bad filter, wrong URL), 5 relay
+    unreachable, 130/143 stopped by SIGINT/SIGTERM.
+    """
+    ap = argparse.ArgumentParser(prog=prog, description="print the relay's events as they arrive (reconnects without losing any)")
+    ap.add_argument("url", nargs="?", help="relay URL (default: $SWF_MONITOR_URL, else %s); /%s is added unless present" % (DEFAULT_URL, STREAM_PATH))
+    ap.add_argument("--msg-types", action="append", metavar="LIST", help="only these msg_types (comma-separated, repeatable; agent_status asks for agent heartbeats)")
+    ap.add_argument("--agents", action="append", metavar="LIST", help="only messages sent or processed by these agents")
+    ap.add_argument("--run-ids", action="append", metavar="LIST", help="only these run ids")
+    ap.add_argument("--namespaces", action="append", metavar="LIST", help="only these namespaces")
     ap.add_argument("--json", action="store_true", help='one JSON object per line: {"_id", "_event", ...message}')
-    ap.add_argument("--token-file", help="read the API token from this file (default: $SWF_API_TOKEN)")
-    ap.add_argument("--state-file", help="resume after the event id saved here, and save each new one")
-    ap.add_argument("--last-event-id", help="resume after this event id (overrides the state file)")
-    ap.add_argument("--max-events", type=int, help="exit 0 after this many events")
-    ap.add_argument("--timeout", type=float, help="exit 0 after this many seconds")
-    ap.add_argument("--connect-timeout", type=float, default=30.0, help="exit 5 if the relay has not answered within this long (0: keep trying)")
-    ap.add_argument("--heartbeat-timeout", type=float, help="reconnect after this many silent seconds (default: twice the heartbeat interval)")
-    ap.add_argument("--max-backoff", type=float, default=30.0, help="longest wait between reconnects, seconds")
-    ap.add_argument("-q", "--quiet", action="store_true", help="no connection notices on stderr")
+    ap.add_argument("--token-file", metavar="PATH", help="read the API token from this file (default: $SWF_API_TOKEN)")
+    ap.add_argument("--state-file", metavar="PATH", help="resume after the event id saved here, and save each new one (atomically)")
+    ap.add_argument("--last-event-id", type=_event_id, metavar="ID", help="resume after this event id (overrides the state file)")
+    ap.add_argument("--max-events", type=_whole(1), metavar="N", help="exit 0 after this many events")
+    ap.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="exit 0 after this long")
+    ap.add_argument("--connect-timeout", type=_seconds, default=30.0, metavar="SECONDS", help="exit 5 if the relay has not answered within this long (default 30; 0: keep trying)")
+    ap.add_argument("--retry-limit", type=_whole(0), metavar="N", help="once connected, exit 5 after this many failed reconnects in a row (default: never)")
+    ap.add_argument("--heartbeat-timeout", type=_seconds, metavar="SECONDS", help="reconnect when nothing arrives for this long (default: twice the relay's heartbeat interval; 0: never)")
+    ap.add_argument("--max-backoff", type=_seconds, default=30.0, metavar="SECONDS", help="longest wait between reconnects (default 30)")
+    ap.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="colour the readable output (default: auto)")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no connection notices on stderr (gaps and errors are still shown)")
     args = ap.parse_args(argv)
 
     def err(line: str) -> None:
         # Gap reasons and the relay's error details come from the network: escaped like events.
-        sys.stderr.write("swf_relay_client: %s\n" % _clean(line))
+        sys.stderr.write("%s: %s\n" % (PROG, _clean(line)))
         sys.stderr.flush()
 
     token = None
@@ -728,15 +916,12 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
         try:
             with open(args.token_file, "r", encoding="utf-8") as f:
                 token = f.read().strip()
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             err("cannot read token file %s: %s" % (args.token_file, e))
             return 2
-    if args.max_events is not None and args.max_events < 1:
-        err("--max-events must be at least 1")
-        return 2
-
-    def on_gap(gap: Gap) -> None:
-        err("gap (%s): events %s-%s not delivered (%s dropped)" % (gap.reason, gap.from_id, gap.to_id, gap.dropped))
+        if token == "" or re.search(r"\s", token):
+            err("token file %s must hold the key alone on one line" % args.token_file)
+            return 2
 
     try:
         client = RelayClient(
@@ -748,11 +933,12 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
             namespaces=_csv(args.namespaces),
             state_file=args.state_file,
             last_event_id=args.last_event_id,
-            on_gap=on_gap,
+            on_gap=lambda gap: err(_describe_gap(gap)),
             on_notice=(lambda line: None) if args.quiet else err,
             heartbeat_timeout=args.heartbeat_timeout,
             connect_timeout=args.connect_timeout,
             max_backoff=args.max_backoff,
+            retry_limit=args.retry_limit,
         )
     except ValueError as e:
         err(str(e))
@@ -760,6 +946,10 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
     except RelayError as e:
         err(str(e))
         return e.exit_code
+    color = _use_color(args.color, sys.stdout)
+
+    def line_of(event: Event) -> str:
+        return _json_line(event) if args.json else _text_line(event, color=color)
 
     # A signal stops us between events, never between printing one and saving its id.
     critical = [False]
@@ -776,7 +966,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None) -> in
     try:
         for event in client.events(max_events=args.max_events, timeout=args.timeout):
             critical[0] = True
-            sys.stdout.write((_json_line(event) if args.json else _text_line(event)) + "\n")
+            sys.stdout.write(line_of(event) + "\n")
             sys.stdout.flush()
             client.handled(event)
             critical[0] = False

@@ -203,5 +203,176 @@ class ControlCharactersTest(unittest.TestCase):
         self.assertIn("no\\u001b]0;title\\u0007such\\u009btoken", text)
 
 
+STF = {
+    "msg_type": "stf_gen",
+    "run_id": 100042,
+    "sender": "daqsim-agent-torre-7",
+    "filename": "swf.100042.000001.stf",
+    "sender_agent": "daqsim-agent-torre-7",
+    "recipient_agent": None,
+    "namespace": "torre-dev",
+    "sent_at": "2026-11-27T14:00:03.120Z",
+}
+
+
+def event(data, name="stf_gen", id="1042"):
+    """An Event as the client makes it from ``data:`` text (parsed when it is a JSON object)."""
+    raw = data if isinstance(data, str) else json.dumps(data)
+    return c._event(c.SseMessage(name, raw, id, id or ""))
+
+
+class ReadableLineTest(unittest.TestCase):
+    """The readable line is receive's (test/unit/receive-format.test.ts has the same cases)."""
+
+    def line(self, ev, **options):
+        return c._text_line(ev, utc=True, **options)
+
+    def test_time_id_type_run_sender_filename(self):
+        self.assertRegex(self.line(event(STF)), r"^14:00:03\.120 #1042 +stf_gen +run 100042  daqsim-agent-torre-7  swf\.100042\.000001\.stf$")
+
+    def test_sender_to_recipient_and_message_without_filename(self):
+        ev = event({"msg_type": "data_ready", "sender_agent": "data-1", "recipient_agent": "proc-2", "run_id": "7", "message": "hello"}, "data_ready")
+        self.assertRegex(self.line(ev), "run 7  data-1 \u2192 proc-2  hello$")
+
+    def test_agent_heartbeat_shows_agent_status_and_type(self):
+        ev = event({"agent_name": "daq-1", "status": "WARNING", "agent_type": "daqsim", "namespace": "ns", "msg_type": "agent_status"}, "agent_status", None)
+        self.assertRegex(self.line(ev), r"agent_status +daq-1  WARNING  \(daqsim, ns\)$")
+
+    def test_state_and_substate_without_filename_or_message(self):
+        ev = event({"msg_type": "start_run", "run_id": "5", "sender_agent": "daq", "state": "run", "substate": "physics"}, "start_run")
+        self.assertRegex(self.line(ev), "start_run +run 5  daq  run/physics$")
+
+    def test_data_that_is_not_an_object_is_shown_as_text(self):
+        self.assertRegex(self.line(event("plain text", "message", "9")), "^[0-9:.]{12} #9      message              plain text$")
+
+    def test_time_now_when_sent_at_is_missing_or_bad(self):
+        now = lambda: 1767323045.006  # 2026-01-02T03:04:05.006Z
+        self.assertRegex(self.line(event({"msg_type": "x", "sent_at": "garbage"}, "x"), now=now), r"^03:04:05\.006 ")
+        self.assertRegex(self.line(event({"msg_type": "x"}, "x"), now=now), r"^03:04:05\.006 ")
+
+    def test_sent_at_read_as_javascript_dates_are(self):
+        # Expected values from node: new Date(s).toISOString()
+        cases = {
+            "2026-11-27T14:00:03.120456+00:00": "14:00:03.120",
+            "2026-11-27T14:00:03.999999Z": "14:00:03.999",
+            "2026-11-27T14:00:03.1+02:00": "12:00:03.100",
+            "2026-11-27T14:00:03+0200": "12:00:03.000",
+            "2026-11-27T14:00Z": "14:00:00.000",
+            "2026-11-27": "00:00:00.000",
+        }
+        for sent_at, clock in cases.items():
+            self.assertEqual(self.line(event({"sent_at": sent_at}, "x"))[:12], clock, sent_at)
+
+    def test_sent_at_without_zone_is_local_time(self):
+        local = c._text_line(event({"sent_at": "2026-11-27T14:00:03.250"}, "x"), utc=False)
+        self.assertEqual(local[:12], "14:00:03.250")
+
+    def test_scalars_as_javascript_prints_them(self):
+        self.assertEqual([c._text(v) for v in (True, 7, 7.0, 1.5, 1e21, 1.5e-7, None, [1], {"a": 1})], ["true", "7", "7", "1.5", "1e+21", "1.5e-7", "", "", ""])
+
+    def test_colours_only_when_asked(self):
+        self.assertNotIn("\x1b[", self.line(event(STF)))
+        coloured = self.line(event(STF), color=True)
+        self.assertIn("\x1b[32mstf_gen", coloured, "stf_gen in green")
+        self.assertEqual(re.sub("\x1b\\[[0-9]+m", "", coloured), self.line(event(STF)))
+
+    def test_lone_surrogates_do_not_break_output(self):
+        ev = event('{"msg_type":"x","filename":"a\\ud800b"}', "x")
+        self.assertIn("a\ufffdb", self.line(ev))
+        line = c._json_line(ev)
+        line.encode("utf-8")  # no UnicodeEncodeError
+        self.assertEqual(json.loads(line)["filename"], "a\ud800b")
+
+
+class GapLineTest(unittest.TestCase):
+    def test_names_reason_ids_and_how_to_fill_it(self):
+        line = c._describe_gap(c._gap('{"reason":"slow_client","from_id":"10","to_id":"20","dropped":11}'))
+        self.assertEqual(line, "gap (slow_client): events 10\u201320 (11 not delivered); to fill it, reconnect with --last-event-id 9 or page the history")
+        self.assertRegex(c._describe_gap(c._gap('{"reason":"unknown_id","from_id":"5","to_id":"5","dropped":0}')), "^gap \\(unknown_id\\): event 5 ")
+
+
+def run_main(argv, env=None):
+    """c.main(argv) with ``env`` set; (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = c.main(argv)
+            except SystemExit as e:  # argparse's usage errors and --help
+                code = e.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return code, out.getvalue(), err.getvalue()
+
+
+class CommandLineTest(unittest.TestCase):
+    """Usage errors exit 2 before anything is sent (the URL is never contacted)."""
+
+    URL = "http://127.0.0.1:9"
+
+    def test_bad_option_values_exit_2(self):
+        for argv in (
+            ["--timeout", "-1"],
+            ["--connect-timeout", "soon"],
+            ["--heartbeat-timeout", "1e3"],
+            ["--max-backoff", "nan"],
+            ["--max-events", "0"],
+            ["--retry-limit", "-1"],
+            ["--last-event-id", "abc"],
+            ["--color", "blue"],
+            ["--no-such-option"],
+        ):
+            code, _, err = run_main([self.URL] + argv)
+            self.assertEqual(code, 2, argv)
+            self.assertRegex(err, "error: (argument %s|unrecognized arguments)" % argv[0], argv)
+
+    def test_not_an_http_url_exits_2(self):
+        code, _, err = run_main(["ftp://relay.example"])
+        self.assertEqual((code, err), (2, "swf-relay-receive: not an http(s) URL: 'ftp://relay.example'\n"))
+
+    def test_token_file_must_hold_the_key_alone(self):
+        with tempfile.TemporaryDirectory() as d:
+            for content in ("", "two words\n", "key\nmore\n"):
+                path = os.path.join(d, "token")
+                with open(path, "w") as f:
+                    f.write(content)
+                code, _, err = run_main([self.URL, "--token-file", path])
+                self.assertEqual(code, 2, repr(content))
+                self.assertEqual(err, "swf-relay-receive: token file %s must hold the key alone on one line\n" % path)
+
+    def test_state_file_that_cannot_be_written_exits_2_at_once(self):
+        with tempfile.TemporaryDirectory() as d:
+            for path in (os.path.join(d, "missing", "state"), d):
+                code, _, err = run_main([self.URL, "--state-file", path, "--connect-timeout", "0"])
+                self.assertEqual(code, 2, path)
+                self.assertTrue(err.startswith("swf-relay-receive: cannot write state file %s: " % path), err)
+
+    def test_help_lists_receive_options(self):
+        code, out, _ = run_main(["--help"])
+        self.assertEqual(code, 0)
+        for option in ("--msg-types", "--agents", "--run-ids", "--namespaces", "--json", "--token-file", "--state-file", "--last-event-id", "--max-events", "--timeout", "--connect-timeout", "--retry-limit", "--heartbeat-timeout", "--max-backoff", "--color", "--quiet"):
+            self.assertIn(option, out)
+
+    def test_colour_auto_follows_no_color_force_color_and_the_terminal(self):
+        class Tty(io.StringIO):
+            def isatty(self):
+                return True
+
+        cases = [("always", {}, io.StringIO(), True), ("never", {"FORCE_COLOR": "1"}, Tty(), False), ("auto", {}, io.StringIO(), False), ("auto", {"TERM": "xterm"}, Tty(), True), ("auto", {"TERM": "dumb"}, Tty(), False), ("auto", {"NO_COLOR": "1"}, Tty(), False), ("auto", {"FORCE_COLOR": "1"}, io.StringIO(), True), ("auto", {"FORCE_COLOR": "0"}, io.StringIO(), False)]
+        for when, env, stream, expected in cases:
+            saved = dict(os.environ)
+            for k in ("NO_COLOR", "FORCE_COLOR", "TERM"):
+                os.environ.pop(k, None)
+            os.environ.update(env)
+            try:
+                self.assertEqual(c._use_color(when, stream), expected, (when, env))
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+
 if __name__ == "__main__":
     unittest.main()

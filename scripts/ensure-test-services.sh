@@ -5,6 +5,8 @@
 #   Django    : Debian's python3-django, python3-djangorestframework, python3-psycopg2, for the tests
 #               against swf-monitor's own database — the same.
 #   promtool  : Debian's prometheus package, for the alert rules' tests — the same; only promtool is used.
+#   Python packaging: Debian's python3-venv, python3-setuptools, python3-wheel, for the test that
+#               pip-installs clients/python offline into a fresh venv — the same.
 #   PostgreSQL: TEST_DATABASE_URL's host:port, else 127.0.0.1:5432 — a local cluster is started if it is down.
 #   Redis     : 127.0.0.1:6379 (and redis-server for private instances) — started if down; installed if missing and we may.
 set -euo pipefail
@@ -49,6 +51,14 @@ if [ "$had_promtool" = 0 ] && have systemctl && systemctl is-active --quiet prom
   echo "prometheus: stopped the server its package started (the tests use only promtool)"
 fi
 echo "prometheus: ok ($(command -v promtool))"
+
+# --- Python packaging (clients/python installed offline into a venv) ---------
+# ensurepip makes the venv's pip; setuptools and wheel build the package without an index.
+for need in python3-venv:ensurepip python3-setuptools:setuptools python3-wheel:wheel; do
+  pkg=${need%%:*} module=${need#*:}
+  ensure_package "$pkg" python_module "$module" || exit 1
+  echo "$pkg: ok (/usr/bin/python3 imports $module)"
+done
 
 # --- PostgreSQL -------------------------------------------------------------
 pg_host=127.0.0.1 pg_port=5432

@@ -45,31 +45,38 @@ describe('Python client', () => {
 
   clientContract('Python client', pythonDriver, bench);
 
-  test('readable lines are the same as swf-relay receive\'s, plain and coloured, control characters escaped', async () => {
+  test('readable and --json lines are the same as swf-relay receive\'s, control characters escaped', async () => {
     const messages = [
-      { msg_type: 'stf_gen', run_id: 'fmt-run', sender_agent: 'daq-1', filename: 'evil\x1b[2J\rname\x07\u009b.stf' },
-      { msg_type: 'data_ready', run_id: 'fmt-run', sender_agent: 'data-1', recipient_agent: 'proc-2', message: 'ready \u0085 → データ' },
-      { msg_type: 'start_run', run_id: 'fmt-run', sender_agent: 'daq-1', state: 'run', substate: 'physics' },
-      { msg_type: 'processing_failed', run_id: 'fmt-run', sender: 'proc-2' },
+      JSON.stringify({ msg_type: 'stf_gen', run_id: 'fmt-run', sender_agent: 'daq-1', filename: 'evil\x1b[2J\rname\x07\u009b.stf' }),
+      JSON.stringify({ msg_type: 'data_ready', run_id: 'fmt-run', sender_agent: 'data-1', recipient_agent: 'proc-2', message: 'ready \u0085 → データ' }),
+      JSON.stringify({ msg_type: 'start_run', run_id: 'fmt-run', sender_agent: 'daq-1', state: 'run', substate: 'physics' }),
+      JSON.stringify({ msg_type: 'processing_failed', run_id: 'fmt-run', sender: 'proc-2' }),
+      // As written: an integer beyond 2^53 and a number beyond a double (Python reads it as inf).
+      '{"msg_type": "big_numbers", "run_id": "fmt-run", "panda_id": 9007199254740993, "x": 1e400}',
     ];
     // Times are shown in the local zone: the same one for both.
     const env = { ...bench.cliEnv, TZ: 'UTC' };
-    const args = (color: string) => [bench.relay.url, '--run-ids', 'fmt-run', '--max-events', String(messages.length), '--color', color];
-    const clients = ['never', 'always'].flatMap((color) => [
-      { color, name: 'receive', run: bench.background(spawnCli(['receive', ...args(color)], env)) },
-      { color, name: 'python', run: bench.background(spawnCommand('python3', ['-m', 'swf_relay_client', ...args(color)], { ...env, ...FROM_SOURCES })) },
+    const args = (output: string[]) => [bench.relay.url, '--run-ids', 'fmt-run', '--max-events', String(messages.length), ...output];
+    const outputs = [['--color', 'never'], ['--color', 'always'], ['--json']];
+    const clients = outputs.flatMap((output) => [
+      { output, name: 'receive', run: bench.background(spawnCli(['receive', ...args(output)], env)) },
+      { output, name: 'python', run: bench.background(spawnCommand('python3', ['-m', 'swf_relay_client', ...args(output)], { ...env, ...FROM_SOURCES })) },
     ]);
     await bench.waitForClient('run_ids', 'fmt-run', clients.length);
-    await bench.send(messages.map((m) => JSON.stringify(m)));
-    for (const c of clients) assert.equal(await c.run.exited, 0, `${c.name} --color ${c.color}: ${c.run.stderr()}`);
-    const [plainReceive, plainPython, colourReceive, colourPython] = clients.map((c) => c.run.stdout());
+    await bench.send(messages);
+    for (const c of clients) assert.equal(await c.run.exited, 0, `${c.name} ${c.output.join(' ')}: ${c.run.stderr()}`);
+    const [plainReceive, plainPython, colourReceive, colourPython, jsonReceive, jsonPython] = clients.map((c) => c.run.stdout());
     assert.equal(plainPython, plainReceive);
     assert.equal(colourPython, colourReceive);
+    assert.equal(jsonPython, jsonReceive);
     assert.equal(plainPython!.split('\n').length, messages.length + 1);
     assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(plainPython!), `no control character but the newlines: ${JSON.stringify(plainPython)}`);
     assert.ok(plainPython!.includes('evil\\u001b[2J\\u000dname\\u0007\\u009b.stf'), plainPython);
     assert.ok(plainPython!.includes('ready \\u0085 → データ'), plainPython);
     assert.match(colourPython!, /\x1b\[32mstf_gen/);
+    const json = jsonLines(jsonPython!);
+    assert.equal(json[0]!.filename, 'evil\x1b[2J\rname\x07\u009b.stf', '--json: the exact text');
+    assert.match(jsonPython!, /"panda_id": 9007199254740993, "x": 1e400,"sender_agent"/, '--json: the numbers as written');
   });
 
   describe('pip install into a fresh virtual environment (offline)', () => {

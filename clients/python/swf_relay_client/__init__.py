@@ -691,15 +691,37 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_line(event: Event) -> str:
-    """``{"_id", "_event", ...message}``: the same shape as ``swf-relay receive --json``."""
-    out: Dict[str, Any] = {"_id": event.id, "_event": event.event}
-    if isinstance(event.data, dict):
-        out.update((k, v) for k, v in event.data.items() if k not in ("_id", "_event"))
-    else:
-        out["_data"] = event.raw
-    text = json.dumps(out, ensure_ascii=False, separators=(",", ":"))
-    # Escaped as JSON.stringify does; they only occur inside strings, so the line stays valid JSON.
+    """``{"_id", "_event", ...message}``, as ``swf-relay receive --json`` prints it.
+
+    The message's own text follows ``_id`` and ``_event``: re-encoding the parsed message would turn
+    numbers Python reads as float (``1e400`` is inf) into something that is not JSON. Only a message
+    with keys of its own named ``_id`` or ``_event`` is re-encoded (without them; non-finite numbers
+    become null, as JSON.stringify makes them).
+    """
+    head = '{"_id":%s,"_event":%s' % (_json_text(event.id), _json_text(event.event))
+    if not isinstance(event.data, dict):
+        return '%s,"_data":%s}' % (head, _json_text(event.raw))
+    if "_id" not in event.data and "_event" not in event.data:
+        rest = event.raw.strip(" \t\r\n")[1:].lstrip(" \t\r\n")
+        return head + "}" if rest.startswith("}") else "%s,%s" % (head, rest)
+    out = {k: _finite(v) for k, v in event.data.items() if k not in ("_id", "_event")}
+    return "%s%s%s" % (head, "," if out else "", _json_text(out)[1:])
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON; lone surrogates escaped as JSON.stringify does (raw, they cannot be encoded for output)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return _SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 #: C0 controls, DEL and C1 controls (U+0080-U+009F): a message must never drive the terminal.

@@ -133,6 +133,24 @@ class HelpersTest(unittest.TestCase):
         self.assertEqual(json.loads(c._json_line(ev)), {"_id": "5", "_event": "stf_gen", "msg_type": "stf_gen"})
         raw = c.Event(id=None, event="message", data="not json", raw="not json")
         self.assertEqual(json.loads(c._json_line(raw)), {"_id": None, "_event": "message", "_data": "not json"})
+        listed = c._event(c.SseMessage("message", "[1,2]", "5", "5"))
+        self.assertEqual(c._json_line(listed), '{"_id":"5","_event":"message","_data":"[1,2]"}')
+
+    def test_json_line_is_the_message_text_as_received(self):
+        # The same cases as receive's (test/unit/receive-format.test.ts), and a number Python reads as inf.
+        text = '{"msg_type": "stf_gen", "run_id": 9007199254740993, "x": {"n": [1, 12345678901234567890, null]}, "e": null, "big": 1e400}'
+        line = c._json_line(c._event(c.SseMessage("stf_gen", text, "1042", "1042")))
+        self.assertEqual(line, '{"_id":"1042","_event":"stf_gen",' + text[1:])
+        self.assertEqual(json.loads(line)["run_id"], 9007199254740993)
+        for empty in ("{}", "{ }", " {\t}\n"):
+            self.assertEqual(c._json_line(c._event(c.SseMessage("message", empty, "1042", "1042"))), '{"_id":"1042","_event":"message"}', repr(empty))
+
+    def test_json_line_re_encodes_only_with_its_own_id_keys_and_stays_json(self):
+        ev = c._event(c.SseMessage("x", '{"_event":"spoof","a":1e400,"b":[-1e400],"c":"\\ud800"}', "3", "3"))
+        line = c._json_line(ev)
+        self.assertEqual(line, '{"_id":"3","_event":"x","a":null,"b":[null],"c":"\\ud800"}')
+        ev = c._event(c.SseMessage("x", '{"_id":"spoof"}', "3", "3"))
+        self.assertEqual(c._json_line(ev), '{"_id":"3","_event":"x"}')
 
     def test_gap_parsing(self):
         gap = c._gap('{"reason":"slow_client","from_id":"10","to_id":"20","dropped":11}')
@@ -187,7 +205,8 @@ class ControlCharactersTest(unittest.TestCase):
         self.assertIn("データ →", line, "printable non-ASCII text is kept")
 
     def test_json_line_keeps_the_text_and_json_escapes_c0(self):
-        ev = c.Event(id="7", event="x", data={"filename": self.HOSTILE}, raw="")
+        # As the relay sends it: JSON text, C0 escaped (JSON requires it), DEL and C1 as they are.
+        ev = c._event(c.SseMessage("x", json.dumps({"filename": self.HOSTILE}, ensure_ascii=False), "7", "7"))
         line = c._json_line(ev)
         self.assertEqual(json.loads(line)["filename"], self.HOSTILE, "the exact text, for programs")
         self.assertIsNone(re.search(r"[\x00-\x1f]", line), "JSON escapes C0 controls: " + repr(line))

@@ -76,7 +76,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
       client.detach();
       hub.remove(client);
       subscribers.closed(client);
-      request.log.info({ clientId: client.id, sent: client.sent, dropped: client.dropped }, 'stream closed');
+      request.log.info({ clientId: client.id, sent: client.sent, dropped: client.dropped, skippedRepeats: client.skippedRepeats }, 'stream closed');
     });
   });
 }

@@ -22,7 +22,7 @@ const INDEX_ORDER: readonly IndexKey[] = ['runIds', 'msgTypes', 'namespaces', 'a
 export interface HubCounters {
   /** Events handed to the hub. */
   relayed: number;
-  /** Event deliveries to clients (written or queued). */
+  /** Event deliveries to matching clients (handed to SseClient.send, which stops a repeated id: see its skippedRepeats). */
   delivered: number;
   /** Broker receipt to fanout of the last event, ms. */
   lastLagMs: number;

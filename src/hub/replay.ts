@@ -2,7 +2,9 @@
  * Replay on reconnect (SPEC §3): a client that sends Last-Event-ID gets every
  * stored, matching message after it, in id order, then live ones — no gap, no
  * duplicate. The client joins the hub before the store is read (live events
- * are held back meanwhile), and the handover skips ids already replayed.
+ * are held back meanwhile), and the handover skips ids already replayed. A
+ * row in the last page whose live copy is still on the bus at the handover is
+ * stopped later by the client's high-water mark (SseClient.send).
  */
 import type { SseClient } from './sse-client.js';
 import { compareIds, nextId, storedEvent } from '../model/event.js';
@@ -77,9 +79,9 @@ export async function replay(client: SseClient, options: ReplayOptions): Promise
       const page = await store.messagesAfter(cursor, PAGE_SIZE, filters);
       if (page.length > 0) {
         // One write per page: replay speed is bounded by the store, not by syscalls.
-        const frames = Buffer.concat(page.map((row) => encodeEvent(storedEvent(row))));
-        if (!(await client.writeReplayed(frames, page.length))) return result;
-        result.replayed += page.length;
+        const written = await client.writeReplayed(page.map((row) => ({ frame: encodeEvent(storedEvent(row)), id: row.id })));
+        if (written === null) return result;
+        result.replayed += written;
         cursor = page.at(-1)!.id;
       }
       // A short page means we caught up; the held-back live events cover the rest,

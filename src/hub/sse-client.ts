@@ -1,7 +1,9 @@
 /**
  * One SSE client: writes frames while its socket accepts them, queues at most
  * `queueSize` events while it does not (dropping the oldest), and tells the
- * client what it lost with a `gap` event once it reads again.
+ * client what it lost with a `gap` event once it reads again. A stream never
+ * repeats an event id: every path that writes events (live, replay, hand-over)
+ * admits only ids above the highest one this stream has already taken.
  */
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
@@ -30,6 +32,12 @@ export interface ClientInfo {
 /** Most live events held back during a replay before the replay reads them from the store instead. */
 const LIVE_BUFFER_MAX = 10_000;
 
+/** One replayed event: its frame and its store id. */
+export interface ReplayedEvent {
+  readonly frame: Buffer;
+  readonly id: string;
+}
+
 /** One event waiting in the queue. */
 interface Queued {
   readonly frame: Buffer;
@@ -46,6 +54,8 @@ export class SseClient {
   sent = 0;
   /** Events dropped because the queue was full. */
   dropped = 0;
+  /** Events not sent because their id was at or below the high-water mark (a second copy of an id already sent). */
+  skippedRepeats = 0;
   /** Set when counters changed since the last flush to the store. */
   dirty = false;
   lastActivity = Date.now();
@@ -62,6 +72,12 @@ export class SseClient {
   private liveBuffer: Queued[] | null = null;
   /** Set when the live buffer overflowed during replay: the replay must read the store further. */
   liveOverflowed = false;
+  /**
+   * High-water mark: the highest event id this stream has taken (written, or
+   * queued for the socket), null before the first. Ids only grow, so an id at
+   * or below it is a copy of one the client has (or was told it lost).
+   */
+  private highWater: string | null = null;
 
   constructor(
     private readonly out: Writable,
@@ -82,13 +98,20 @@ export class SseClient {
     return this.closed;
   }
 
-  /** Sends (or queues) one encoded event. `id` is its event id, for gap reporting; `receivedAt` its broker receipt (ms). */
+  /**
+   * Sends (or queues) one encoded event, unless its id is at or below the
+   * high-water mark. `id` is its event id (null for agent_status, always
+   * sent); `receivedAt` its broker receipt (ms).
+   */
   send(frame: Buffer, id: string | null, receivedAt = 0): void {
     if (this.closed) return;
     if (this.liveBuffer !== null) {
+      // Judged at the hand-over, against the mark the replay will have raised by then.
       this.bufferLive({ frame, id, receivedAt });
       return;
     }
+    // Before queueing, so a slow_client gap only ever counts ids this stream has not sent.
+    if (!this.admit(id)) return;
     this.dirty = true;
     if (!this.blocked) {
       if (this.pendingOldest === 0) this.pendingOldest = receivedAt;
@@ -111,14 +134,22 @@ export class SseClient {
     this.liveOverflowed = false;
   }
 
-  /** Writes replayed events (`count` frames in one buffer), waiting for the socket rather than dropping. Resolves false once closed. */
-  async writeReplayed(frames: Buffer, count: number): Promise<boolean> {
-    if (this.closed) return false;
-    this.sent += count;
-    this.dirty = true;
-    this.lastActivity = Date.now();
-    if (!this.out.write(frames)) await this.waitDrain();
-    return !this.closed;
+  /**
+   * Writes replayed events (one page, in id order) in one write, waiting for
+   * the socket rather than dropping; those at or below the high-water mark are
+   * left out. Resolves with how many were written, or null once closed.
+   */
+  async writeReplayed(events: readonly ReplayedEvent[]): Promise<number | null> {
+    if (this.closed) return null;
+    const frames: Buffer[] = [];
+    for (const event of events) if (this.admit(event.id)) frames.push(event.frame);
+    if (frames.length > 0) {
+      this.sent += frames.length;
+      this.dirty = true;
+      this.lastActivity = Date.now();
+      if (!this.out.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames))) await this.waitDrain();
+    }
+    return this.closed ? null : frames.length;
   }
 
   /** Writes a control frame now, in order with replayed events (used for `gap` during replay). */
@@ -128,7 +159,13 @@ export class SseClient {
     return !this.closed;
   }
 
-  /** Ends replay: live events held back with an id above `lastReplayedId` (and those without id) go out, in order. */
+  /**
+   * Ends replay: live events held back with an id above `lastReplayedId` (and
+   * those without id) go out, in order, through send() and so through the
+   * high-water mark. From here on, a live copy of a row the replay already
+   * sent (committed before its last page, but still on the bus) is stopped by
+   * the mark as well.
+   */
   endReplay(lastReplayedId: string | null): void {
     const held = this.liveBuffer ?? [];
     this.liveBuffer = null;
@@ -186,6 +223,19 @@ export class SseClient {
   private write(frame: Buffer): void {
     this.lastActivity = Date.now();
     if (!this.out.write(frame)) this.blocked = true;
+  }
+
+  /** True when an event with `id` may go out on this stream (and raises the mark); false for a repeated id. */
+  private admit(id: string | null): boolean {
+    if (id === null) return true;
+    // Hot path: one string comparison per client per event (compareIds, no BigInt), and the mark
+    // keeps a reference to the event's own id string: nothing allocated.
+    if (this.highWater !== null && compareIds(id, this.highWater) <= 0) {
+      this.skippedRepeats++;
+      return false;
+    }
+    this.highWater = id;
+    return true;
   }
 
   private bufferLive(q: Queued): void {

@@ -7,7 +7,7 @@ import { NO_FILTERS, parseFilters, type Filters } from '../../src/model/filter.j
 import { Hub } from '../../src/hub/hub.js';
 import type { WorkflowFields } from '../../src/model/message.js';
 import { replay, type Gap } from '../../src/hub/replay.js';
-import { encodeControl, encodeEvent } from '../../src/hub/sse-frame.js';
+import { encodeControl, encodeEvent, encodeHeartbeat } from '../../src/hub/sse-frame.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
 import type { Store } from '../../src/store/store.js';
@@ -71,9 +71,9 @@ async function commit(specs: readonly Partial<WorkflowFields>[]): Promise<RelayE
 const commitN = (n: number, f: Partial<WorkflowFields> = {}) => commit(Array.from({ length: n }, () => f));
 
 /** An SSE client connected as src/http/stream.ts does for a Last-Event-ID: replay begun, then joined to the hub. */
-function connect(filters: Filters = NO_FILTERS, lastEventId = '0') {
+function connect(filters: Filters = NO_FILTERS, lastEventId = '0', queueSize = 100) {
   const socket = new FakeSocket();
-  const client = new SseClient(socket, { username: 'alice', remoteAddress: null, filters, lastEventId }, 100);
+  const client = new SseClient(socket, { username: 'alice', remoteAddress: null, filters, lastEventId }, queueSize);
   socket.on('close', () => {
     client.detach();
     hub.remove(client);
@@ -85,11 +85,12 @@ function connect(filters: Filters = NO_FILTERS, lastEventId = '0') {
 
 /**
  * The store with a hook that runs after each call of `method` resolves and before
- * replay() gets the result: "while the replay is awaiting". Counts calls per method.
+ * replay() gets the result: "while the replay is awaiting". The hook gets the call's
+ * number and its result. Counts calls per method.
  */
 function hooked(
   inner: Store,
-  hooks: Partial<Record<keyof Store, (call: number) => void | Promise<void>>>,
+  hooks: Partial<Record<keyof Store, (call: number, result: unknown) => void | Promise<void>>>,
   overrides: Partial<Pick<Store, 'prunedThrough'>> = {},
 ): { store: Store; calls: Map<string, number> } {
   const calls = new Map<string, number>();
@@ -103,7 +104,7 @@ function hooked(
         const call = (calls.get(name) ?? 0) + 1;
         calls.set(name, call);
         const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        await hooks[prop as keyof Store]?.(call);
+        await hooks[prop as keyof Store]?.(call, result);
         return result;
       };
     },
@@ -414,5 +415,124 @@ describe('replay: client gone', () => {
     assert.equal(result.replayed, 0);
     assert.equal(calls.get('messagesAfter') ?? 0, 0);
     assert.equal(socket.text(), '');
+  });
+});
+
+describe('replay: the hand-over, with rows still on the bus (the high-water mark)', () => {
+  // r1–r3 are committed after the client joined and before the replay reads its last page (the page
+  // has them), r4–r6 after that read (only their live copies can deliver them). The bus carries the
+  // six live copies in id order: the first `early` reach the hub before the hand-over (held back),
+  // the rest after it. Every split, 0 to 6, covers all four cells: in the page or not × live copy
+  // before or after the hand-over.
+  for (let early = 0; early <= 6; early++) {
+    it(`${early} of 6 live copies before the hand-over, ${6 - early} after: every id once, in order`, async () => {
+      const before = await commitN(3);
+      const { socket, client } = connect();
+      const inPage = await commitN(3);
+      let afterPage: RelayEvent[] = [];
+      const { store: s, calls } = hooked(store, {
+        async messagesAfter() {
+          afterPage = await commitN(3);
+          hub.dispatch([...inPage, ...afterPage].slice(0, early));
+        },
+      });
+      const result = await replay(client, { store: s, filters: NO_FILTERS, afterId: '0', max: 1000 });
+      hub.dispatch([...inPage, ...afterPage].slice(early));
+      await nextTurn();
+      assert.equal(calls.get('messagesAfter'), 1, 'one short page');
+      assert.deepEqual(result, { replayed: 6, gaps: [] });
+      const all = [...before, ...inPage, ...afterPage];
+      assert.deepEqual(socket.ids(), idsOf(all), 'every id once, in id order');
+      assert.equal(socket.text(), frames(all).toString(), 'byte-exact');
+      assert.equal(client.skippedRepeats, Math.max(0, 3 - early), 'copies of replayed rows arriving after the hand-over are stopped by the mark');
+      assert.equal(client.sent, all.length);
+    });
+  }
+
+  it('rows of a full page whose live copies arrive after the hand-over (the last page is empty): each once', async () => {
+    const before = await commitN(2 * PAGE_SIZE - 3);
+    const { socket, client } = connect();
+    const inPage = await commitN(3); // the last rows of the second full page
+    const { store: s, calls } = hooked(store, {});
+    await replay(client, { store: s, filters: NO_FILTERS, afterId: '0', max: 1_000_000 });
+    assert.equal(calls.get('messagesAfter'), 3, 'two full pages, then an empty one');
+    const next = await commitN(2);
+    hub.dispatch([...inPage, ...next]);
+    await nextTurn();
+    assert.deepEqual(socket.ids(), idsOf([...before, ...inPage, ...next]));
+    assert.equal(client.skippedRepeats, 3);
+  });
+
+  it('with filters: only matching rows, each once; rows of other runs neither sent nor counted', async () => {
+    const filters = parseFilters({ run_ids: 'run-1' });
+    const { socket, client } = connect(filters);
+    const inPage = await commit([{}, { runId: 'run-2' }, {}]);
+    let afterPage: RelayEvent[] = [];
+    const { store: s } = hooked(store, {
+      async messagesAfter() {
+        afterPage = await commit([{ runId: 'run-2' }, {}, { runId: 'run-2' }]);
+      },
+    });
+    await replay(client, { store: s, filters, afterId: '0', max: 1000 });
+    hub.dispatch([...inPage, ...afterPage]);
+    await nextTurn();
+    assert.deepEqual(socket.ids(), idsOf([inPage[0]!, inPage[2]!, afterPage[1]!]));
+    assert.equal(client.skippedRepeats, 2);
+  });
+
+  // The live buffer overflows during the first page: the burst is read from the store instead. Three
+  // more rows are committed right after the burst and are in the replay's last page; at that read two
+  // more are committed. `early` of those five live copies reach the hub before the hand-over.
+  for (const early of [1, 4]) {
+    it(`live buffer overflowed; ${early} of the last 5 live copies before the hand-over: every id once, in order`, async () => {
+      const before = await commitN(5);
+      const { socket, client } = connect();
+      let burst: RelayEvent[] = [];
+      let inLastPage: RelayEvent[] = [];
+      let afterPage: RelayEvent[] = [];
+      const { store: s } = hooked(store, {
+        async messagesAfter(call, page) {
+          if (call === 1) {
+            burst = await commitN(LIVE_BUFFER_MAX + 1);
+            hub.dispatch(burst);
+            assert.equal(client.liveOverflowed, true);
+            inLastPage = await commitN(3);
+          } else if ((page as unknown[]).length < PAGE_SIZE) {
+            afterPage = await commitN(2);
+            hub.dispatch([...inLastPage, ...afterPage].slice(0, early));
+          }
+        },
+      });
+      const result = await replay(client, { store: s, filters: NO_FILTERS, afterId: '0', max: 1_000_000 });
+      hub.dispatch([...inLastPage, ...afterPage].slice(early));
+      await nextTurn();
+      const all = [...before, ...burst, ...inLastPage, ...afterPage];
+      assert.deepEqual(result.gaps, []);
+      assert.equal(result.replayed, before.length + burst.length + inLastPage.length, 'the burst came from the store');
+      assert.equal(socket.ids().length, all.length);
+      assert.deepEqual(socket.ids(), idsOf(all));
+      assert.equal(client.skippedRepeats, Math.max(0, 3 - early));
+      assert.equal(client.dropped, 0);
+    });
+  }
+
+  it('a slow_client gap right after the hand-over counts only ids the stream never sent, not the repeated copies', async () => {
+    const before = await commitN(3);
+    const { socket, client } = connect(NO_FILTERS, '0', 2);
+    const inPage = await commitN(2); // in the replay's page; live copies still on the bus
+    await replay(client, { store, filters: NO_FILTERS, afterId: '0', max: 1000 });
+    // The socket is full (a heartbeat written now finds it so) when the bus delivers.
+    socket.block();
+    client.sendControl(encodeHeartbeat(Date.now()));
+    await nextTurn();
+    const late = await commitN(6);
+    hub.dispatch([...inPage, ...late]); // 2 repeats, then 6 new ones for a queue of 2: 4 dropped
+    await nextTurn();
+    socket.unblock();
+    const gap: Gap = { reason: 'slow_client', from_id: late[0]!.id, to_id: late[3]!.id, dropped: 4 };
+    assert.deepEqual(socket.gaps(), [gap], 'the gap starts above the mark');
+    assert.deepEqual(socket.ids(), idsOf([...before, ...inPage, ...late.slice(4)]));
+    assert.equal(client.skippedRepeats, 2);
+    assert.equal(client.dropped, 4);
   });
 });

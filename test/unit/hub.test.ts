@@ -4,6 +4,7 @@ import { SseClient, type ClientInfo } from '../../src/hub/sse-client.js';
 import { agentStatusEvent, workflowEvent, type RelayEvent } from '../../src/model/event.js';
 import { NO_FILTERS, parseFilters, type Filters } from '../../src/model/filter.js';
 import { Hub } from '../../src/hub/hub.js';
+import { MemoryBus } from '../../src/bus/memory.js';
 import { encodeControl, encodeEvent } from '../../src/hub/sse-frame.js';
 import { FakeSocket, nextTurn } from '../helpers/fake-socket.js';
 
@@ -396,6 +397,80 @@ describe('SseClient: backpressure', () => {
     assert.equal(client.isClosed, true);
     await nextTurn();
     assert.equal(socket.chunks.length, 0);
+  });
+});
+
+describe('SseClient: high-water mark (a stream never repeats an id)', () => {
+  /** Puts `client` where a replay that wrote `ids` leaves it: in the hub, replay ended, mark at the last id. */
+  async function replayed(hub: Hub, client: SseClient, ids: number[]): Promise<void> {
+    client.beginReplay();
+    hub.add(client);
+    assert.equal(await client.writeReplayed(ids.map((n) => ({ frame: encodeEvent(wf(n)), id: String(n) }))), ids.length);
+    client.endReplay(String(ids.at(-1)));
+  }
+
+  it('an id at or below the highest one sent is not sent again; ids compare as numbers, not as text', async () => {
+    const { socket, client } = makeClient(parseFilters({ msg_types: 'stf_gen,agent_status' }));
+    for (const n of [9, 10, 10, 9, 2, 11]) client.send(encodeEvent(wf(n)), String(n));
+    client.send(encodeEvent(agentStatus('daq')), null); // no id: not subject to the mark
+    await nextTurn();
+    assert.deepEqual(socket.ids(), ['9', '10', '11']);
+    assert.deepEqual(socket.events(), ['stf_gen', 'stf_gen', 'stf_gen', 'agent_status']);
+    assert.equal(client.sent, 4);
+    assert.equal(client.skippedRepeats, 3);
+  });
+
+  it('a replayed page leaves out ids the stream already sent', async () => {
+    const { socket, client } = makeClient();
+    client.send(encodeEvent(wf(5)), '5');
+    await nextTurn();
+    client.beginReplay();
+    const written = await client.writeReplayed([4, 5, 6, 7].map((n) => ({ frame: encodeEvent(wf(n)), id: String(n) })));
+    client.endReplay('7');
+    assert.equal(written, 2);
+    assert.deepEqual(socket.ids(), ['5', '6', '7']);
+    assert.deepEqual(socket.chunks[1], Buffer.concat([encodeEvent(wf(6)), encodeEvent(wf(7))]), 'still one write for the page');
+    assert.equal(client.sent, 3);
+  });
+
+  it('in a turn shared by several clients, one whose mark is inside the batch gets only the part above it; the others still share one buffer', async () => {
+    const hub = new Hub();
+    const a = makeClient();
+    const b = makeClient();
+    const c = makeClient();
+    hub.add(a.client);
+    await replayed(hub, b.client, [1, 2, 3]); // b just replayed 1–3, whose live copies are still on the bus
+    hub.add(c.client);
+    hub.dispatch([wf(1), wf(2), wf(3), wf(4), wf(5)]);
+    await nextTurn();
+    const all = Buffer.concat([1, 2, 3, 4, 5].map((n) => encodeEvent(wf(n))));
+    assert.deepEqual(a.socket.chunks, [all]);
+    assert.equal(c.socket.chunks[0], a.socket.chunks[0], 'a and c share the joined buffer');
+    assert.deepEqual(b.socket.ids(), ['1', '2', '3', '4', '5'], 'b: each id once');
+    assert.deepEqual(b.socket.chunks[1], Buffer.concat([encodeEvent(wf(4)), encodeEvent(wf(5))]), 'b: its own slice, above its mark');
+    assert.equal(b.client.skippedRepeats, 3);
+    assert.equal(hub.counters.delivered, 15, 'delivered counts matches; the stream itself stops the repeats');
+
+    // Next turn: b is past its mark, so all three share again.
+    hub.dispatch([wf(6), wf(7)]);
+    await nextTurn();
+    assert.equal(b.socket.chunks[2], a.socket.chunks[1]);
+    assert.equal(c.socket.chunks[1], a.socket.chunks[1]);
+  });
+
+  it('a bus batch of rows read back from the store (the Redis bus backfill) and new ones goes through the mark like any other', async () => {
+    const hub = new Hub();
+    const bus = new MemoryBus();
+    hub.follow(bus);
+    const fresh = makeClient();
+    const resumed = makeClient();
+    hub.add(fresh.client);
+    await replayed(hub, resumed.client, [1, 2, 3, 4]);
+    // After a trim, the bus reads 2–4 back from the store and delivers them with 5 and 6 in one batch.
+    await bus.publish([2, 3, 4, 5, 6].map((n) => wf(n)));
+    await nextTurn();
+    assert.deepEqual(fresh.socket.ids(), ['2', '3', '4', '5', '6']);
+    assert.deepEqual(resumed.socket.ids(), ['1', '2', '3', '4', '5', '6']);
   });
 });
 

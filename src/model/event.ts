@@ -57,6 +57,11 @@ export function compareIds(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** True when decimal event id `a` is at or below `b`: what compareIds(a, b) <= 0 says, with one string comparison instead of two (hot path). */
+export function idAtOrBelow(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length < b.length : a <= b;
+}
+
 /** True when `value` is a well-formed event id: 1–18 decimal digits (fits a signed 64-bit integer). */
 export function isEventId(value: string): boolean {
   return /^\d{1,18}$/.test(value);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SseClient, type ClientInfo } from '../../src/hub/sse-client.js';
-import { agentStatusEvent, workflowEvent, type RelayEvent } from '../../src/model/event.js';
+import fc from 'fast-check';
+import { agentStatusEvent, compareIds, idAtOrBelow, workflowEvent, type RelayEvent } from '../../src/model/event.js';
 import { NO_FILTERS, parseFilters, type Filters } from '../../src/model/filter.js';
 import { Hub } from '../../src/hub/hub.js';
 import { MemoryBus } from '../../src/bus/memory.js';
@@ -408,6 +409,20 @@ describe('SseClient: high-water mark (a stream never repeats an id)', () => {
     assert.equal(await client.writeReplayed(ids.map((n) => ({ frame: encodeEvent(wf(n)), id: String(n) }))), ids.length);
     client.endReplay(String(ids.at(-1)));
   }
+
+  it('idAtOrBelow (the mark\'s one comparison) agrees with compareIds and with BigInt on every id of 1–18 digits', () => {
+    const id = fc.bigInt({ min: 0n, max: 10n ** 18n - 1n }).map(String);
+    fc.assert(
+      fc.property(id, id, (a, b) => {
+        assert.equal(idAtOrBelow(a, b), compareIds(a, b) <= 0);
+        assert.equal(idAtOrBelow(a, b), BigInt(a) <= BigInt(b));
+      }),
+      { numRuns: 2000 },
+    );
+    assert.equal(idAtOrBelow('9', '10'), true);
+    assert.equal(idAtOrBelow('10', '9'), false);
+    assert.equal(idAtOrBelow('42', '42'), true);
+  });
 
   it('an id at or below the highest one sent is not sent again; ids compare as numbers, not as text', async () => {
     const { socket, client } = makeClient(parseFilters({ msg_types: 'stf_gen,agent_status' }));

@@ -3,7 +3,9 @@
  * match the same events in a turn (all unfiltered clients, say) would each
  * concatenate the very same frames; the profile of a 1,000-client fanout
  * showed that copying as a quarter of the CPU. Here the first client builds
- * the buffer and the others reuse it; the cache is emptied every turn.
+ * the buffer and the others reuse it; the cache is emptied every turn. A
+ * client whose high-water mark held back part of the turn (right after its
+ * replay) passes other frames, so it gets a buffer of its own: sameFrames().
  */
 
 interface Entry {

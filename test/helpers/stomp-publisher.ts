@@ -4,6 +4,12 @@ import { TCPWrapper } from '@stomp/tcp-wrapper';
 import { randomUUID } from 'node:crypto';
 
 const TIMEOUT_MS = 10_000;
+/**
+ * How long a receipt may take. A receipt follows every SEND before it (the broker answers in order), and
+ * after thousands of persistent sends the journal may be that far behind on a busy machine: waiting
+ * longer only delays a real failure, never hides one (the tests then check what arrived).
+ */
+const RECEIPT_TIMEOUT_MS = 60_000;
 
 /** A connected STOMP producer. */
 export type Publisher = {
@@ -48,7 +54,7 @@ export function connectPublisher(host: string, port: number): Promise<Publisher>
           waiting.delete(fail);
           reject(err);
         };
-        const timer = setTimeout(() => fail(new Error(`no RECEIPT for SEND to ${destination} within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+        const timer = setTimeout(() => fail(new Error(`no RECEIPT for SEND to ${destination} within ${RECEIPT_TIMEOUT_MS} ms`)), RECEIPT_TIMEOUT_MS);
         waiting.add(fail);
         client.watchForReceipt(receipt, () => {
           clearTimeout(timer);

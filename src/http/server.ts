@@ -14,6 +14,7 @@ import { registerApiRoutes } from './api.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { basePathRewriter, registerBasePathRedirect } from './base-path.js';
 import type { Authenticate, HttpDeps } from './deps.js';
+import { registerOpenApi } from './openapi.js';
 import { registerOpsRoutes } from './ops.js';
 import { registerStatusRoutes } from './status.js';
 import { registerStreamRoutes } from './stream.js';
@@ -48,6 +49,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   });
   registerBasePathRedirect(app, config.basePath);
   registerBrowserSupport(app, config);
+  // Request schemas only document (OpenAPI): every handler validates its own input and answers
+  // 400 {"detail", "param"}; fastify's validator would reject repeated filters (?msg_types=a&msg_types=b),
+  // coerce values and answer in its own words. Permissive schemas alone would not stop its coercion.
+  app.setValidatorCompiler(() => () => true);
+  // Before any route: the generator collects routes as they are added.
+  registerOpenApi(app, config);
 
   const fromTrustedProxy = proxyMatcher(config.trustedProxies);
   // A DRF-shaped key (40 hex) is asked of the monitor's database; the relay's own keys
@@ -93,12 +100,16 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return reply.status(404).send({ detail: 'Not found.' });
   });
 
-  registerAuthRoutes(app, deps, authenticate);
-  registerStreamRoutes(app, deps, authenticate);
-  registerStatusRoutes(app, deps, authenticate);
-  registerApiRoutes(app, deps, authenticate);
-  registerOpsRoutes(app, deps);
-  registerWebPage(app);
+  // Once the plugins above have loaded: the OpenAPI generator's onRoute hook must see every route added.
+  void app.after((err) => {
+    if (err) throw err;
+    registerAuthRoutes(app, deps, authenticate);
+    registerStreamRoutes(app, deps, authenticate);
+    registerStatusRoutes(app, deps, authenticate);
+    registerApiRoutes(app, deps, authenticate);
+    registerOpsRoutes(app, deps);
+    registerWebPage(app);
+  });
   return app;
 }
 

@@ -11,6 +11,7 @@ import type { StoredMessage } from '../store/store.js';
 import { mountOf } from './base-path.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { isEventId } from '../model/event.js';
+import { authenticated, errorResponses, FILTER_QUERY } from './openapi.js';
 
 /** Most rows one history or subscribers page returns. */
 export const MAX_PAGE = 1000;
@@ -19,8 +20,9 @@ const DEFAULT_PAGE = 100;
 /** Registers /api/messages/ (GET history, POST publish), /api/agents/, /api/subscribers/. */
 export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
   const { store } = deps;
+  const security = authenticated(deps.config);
 
-  app.get('/api/messages/', async (request, reply) => {
+  app.get('/api/messages/', { schema: { ...HISTORY_SCHEMA, security } }, async (request, reply) => {
     await authenticate(request);
     const query = request.query as Record<string, unknown>;
     const filters = parseFilters(query);
@@ -53,7 +55,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-    scope.post('/api/messages/', async (request, reply) => {
+    scope.post('/api/messages/', { schema: { ...PUBLISH_SCHEMA, security } }, async (request, reply) => {
       const principal = await authenticate(request);
       if (!principal.canPublish) throw new AppError('FORBIDDEN', 'This token may not publish; create one with --publish.');
       if (deps.publish === null) throw new AppError('UNAVAILABLE', 'This process cannot reach the listener; publish to a process that runs it.');
@@ -70,7 +72,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
     });
   });
 
-  app.get('/api/agents/', async (request) => {
+  app.get('/api/agents/', { schema: { ...AGENTS_SCHEMA, security } }, async (request) => {
     await authenticate(request);
     const now = Date.now();
     const agents = await store.listAgents();
@@ -86,7 +88,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
     };
   });
 
-  app.get('/api/subscribers/', async (request) => {
+  app.get('/api/subscribers/', { schema: { ...SUBSCRIBERS_SCHEMA, security } }, async (request) => {
     await authenticate(request);
     const query = request.query as Record<string, unknown>;
     const active = query.active === 'true' || query.active === '1';
@@ -117,6 +119,154 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
     };
   });
 }
+
+// ---- OpenAPI descriptions (request schemas document only: see openapi.ts) ----
+
+const nullable = (type: string) => ({ type: [type, 'null'] });
+const ID = { type: 'string', pattern: '^[0-9]+$' };
+const LIMIT = { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE, description: 'Rows per page.' };
+
+const HISTORY_ITEM = {
+  type: 'object',
+  properties: {
+    id: { ...ID, description: 'The stored id (the stream\'s event id).' },
+    msg_type: { type: 'string' },
+    run_id: nullable('string'),
+    execution_id: nullable('string'),
+    sender_agent: nullable('string'),
+    recipient_agent: nullable('string'),
+    namespace: nullable('string'),
+    processed_by: nullable('string'),
+    filename: nullable('string'),
+    queue_name: { type: 'string' },
+    sent_at: { type: 'string', format: 'date-time', description: 'When the relay received it.' },
+    message: { type: 'object', additionalProperties: true, description: 'The message as received, verbatim (integers beyond 2^53 kept exact).' },
+  },
+  required: ['id', 'msg_type', 'queue_name', 'sent_at', 'message'],
+};
+
+const HISTORY_SCHEMA = {
+  summary: 'Stored messages (history)',
+  description: 'Newest first, or oldest first after `after_id`; the same filters as the stream. Follow `next` to page without gap or duplicate.',
+  tags: ['messages'],
+  querystring: {
+    type: 'object',
+    properties: {
+      ...FILTER_QUERY,
+      since: { type: 'string', format: 'date-time', description: 'Received at or after (ISO-8601).' },
+      until: { type: 'string', format: 'date-time', description: 'Received before (ISO-8601, exclusive).' },
+      after_id: { ...ID, description: 'Only ids greater than this, oldest first.' },
+      before_id: { ...ID, description: 'Only ids smaller than this.' },
+      limit: LIMIT,
+    },
+  },
+  response: {
+    // Documentation only: the route sends the body as JSON text it built (each stored message
+    // verbatim), and fastify sends a string as it is, never through this schema.
+    200: {
+      description: 'One page.',
+      type: 'object',
+      properties: {
+        results: { type: 'array', items: HISTORY_ITEM },
+        next: { ...nullable('string'), description: 'The next page (under the prefix the client came by), or null.' },
+      },
+      required: ['results', 'next'],
+    },
+    ...errorResponses(400, 401, 503),
+  },
+};
+
+const PUBLISH_SCHEMA = {
+  summary: 'Publish a workflow message',
+  description:
+    'The body is validated exactly as a broker message is (any JSON object with a `msg_type`), stored and relayed through the one writer; its `queue_name` is `http`. Needs a token created with `--publish`.',
+  tags: ['messages'],
+  headers: {
+    type: 'object',
+    properties: { 'Idempotency-Key': { type: 'string', minLength: 1, maxLength: 200, description: '1–200 visible ASCII characters: a retry with the same key stores nothing new and answers the first id.' } },
+  },
+  body: { type: 'object', properties: { msg_type: { type: 'string' } }, required: ['msg_type'], additionalProperties: true },
+  response: {
+    201: {
+      description: 'Stored (or, with a repeated Idempotency-Key, already stored: header `Idempotent-Replayed: true`).',
+      type: 'object',
+      properties: { id: { ...nullable('string'), description: 'The stored id.' }, status: { type: 'string', enum: ['stored'] } },
+      required: ['id', 'status'],
+    },
+    ...errorResponses(400, 401, 403, 413, 503),
+  },
+};
+
+const AGENTS_SCHEMA = {
+  summary: 'Agents known from heartbeats',
+  tags: ['agents'],
+  response: {
+    200: {
+      description: 'Every known agent.',
+      type: 'object',
+      properties: {
+        results: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              name: { type: 'string' },
+              agent_type: nullable('string'),
+              status: { type: 'string' },
+              namespace: nullable('string'),
+              last_heartbeat: { type: 'string', format: 'date-time' },
+              seconds_since_heartbeat: { type: 'number' },
+            },
+            required: ['name', 'agent_type', 'status', 'namespace', 'last_heartbeat', 'seconds_since_heartbeat'],
+          },
+        },
+      },
+      required: ['results'],
+    },
+    ...errorResponses(401, 503),
+  },
+};
+
+const SUBSCRIBERS_SCHEMA = {
+  summary: 'Stream connections, current and past',
+  tags: ['agents'],
+  querystring: {
+    type: 'object',
+    properties: { active: { type: 'string', description: '`true` or `1`: only open streams; anything else: all.' }, limit: LIMIT },
+  },
+  response: {
+    200: {
+      description: 'Newest connections first.',
+      type: 'object',
+      properties: {
+        results: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              client_id: { type: 'string' },
+              name: { type: 'string' },
+              user: nullable('string'),
+              ip: nullable('string'),
+              location: nullable('string'),
+              process: { type: 'string' },
+              connected_at: { type: 'string', format: 'date-time' },
+              disconnected_at: nullable('string'),
+              last_activity: { type: 'string', format: 'date-time' },
+              is_active: { type: 'boolean' },
+              filters: { type: 'object', additionalProperties: true, description: 'msg_types, agents, run_ids, namespaces: each a list.' },
+              messages_sent: { type: 'integer' },
+              messages_dropped: { type: 'integer' },
+            },
+            required: ['client_id', 'name', 'user', 'ip', 'location', 'process', 'connected_at', 'disconnected_at', 'last_activity', 'is_active', 'filters', 'messages_sent', 'messages_dropped'],
+          },
+        },
+      },
+      required: ['results'],
+    },
+    ...errorResponses(400, 401, 503),
+  },
+};
 
 /** One history item as JSON text: the columns, then `message`, the stored content verbatim. */
 function historyItem(m: StoredMessage): string {

@@ -13,6 +13,42 @@ import { LoginLimiter, loginKeys } from './login-limiter.js';
 import { PasswordGate } from './password-gate.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { originAllowed } from './web.js';
+import { authenticated, errorResponses, PUBLIC } from './openapi.js';
+
+const SET_COOKIE = { 'Set-Cookie': { type: 'string', description: 'The session cookie (HttpOnly, SameSite=Lax; Path = the prefix the page came by).' } };
+
+// OpenAPI descriptions (the body schema documents only: see openapi.ts).
+const LOGIN_SCHEMA = {
+  summary: 'Sign in (browser session)',
+  description: 'With `username` and `password` (users from `swf-relay user create`) or with a `token`; sets the session cookie. Cross-site requests are refused unless their Origin is allowed (CORS_ALLOWED_ORIGINS).',
+  tags: ['auth'],
+  security: PUBLIC,
+  body: {
+    type: 'object',
+    properties: { username: { type: 'string' }, password: { type: 'string', format: 'password' }, token: { type: 'string', description: 'Instead of username and password.' } },
+  },
+  response: {
+    200: {
+      description: 'Signed in.',
+      headers: SET_COOKIE,
+      type: 'object',
+      properties: { username: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } },
+      required: ['username', 'expires_at'],
+    },
+    ...errorResponses(400, 401, 403, 413, 415, 429, 503),
+  },
+};
+
+const LOGOUT_SCHEMA = {
+  summary: 'Sign out',
+  description: 'Ends the session(s) of the cookies sent and clears them.',
+  tags: ['auth'],
+  security: PUBLIC,
+  response: {
+    200: { description: 'Signed out.', headers: SET_COOKIE, type: 'object', properties: { detail: { type: 'string' } }, required: ['detail'] },
+    ...errorResponses(400, 403, 413, 415),
+  },
+};
 
 /** Registers the sign-in routes. */
 export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
@@ -26,7 +62,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
   const secure = (request: FastifyRequest) => config.sessionSecureCookie ?? (config.tls !== undefined || request.protocol === 'https');
   const cookiePath = (request: FastifyRequest) => mountOf(request, config.basePath) || '/';
 
-  app.post('/api/auth/login', async (request, reply) => {
+  app.post('/api/auth/login', { schema: LOGIN_SCHEMA }, async (request, reply) => {
     requireOrigin(request);
     const body = (request.body ?? {}) as Record<string, unknown>;
     const username = typeof body.username === 'string' ? body.username.trim() : '';
@@ -59,7 +95,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
     return { username: name, expires_at: session.expiresAt.toISOString() };
   });
 
-  app.post('/api/auth/logout', async (request, reply) => {
+  app.post('/api/auth/logout', { schema: LOGOUT_SCHEMA }, async (request, reply) => {
     requireOrigin(request);
     // A browser may hold one cookie per path (signed in at the root and under the prefix): end and clear them all.
     for (const id of cookieValues(request.headers.cookie, SESSION_COOKIE)) await endSession(store, id);
@@ -69,7 +105,22 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
     return { detail: 'Signed out.' };
   });
 
-  app.get('/api/auth/session', async (request) => {
+  const sessionSchema = {
+    summary: 'Who am I',
+    description: 'The caller as the relay sees it, and how it authenticated.',
+    tags: ['auth'],
+    security: authenticated(config),
+    response: {
+      200: {
+        description: 'Authenticated.',
+        type: 'object',
+        properties: { username: { type: 'string' }, via: { type: 'string', enum: ['token', 'session', 'proxy', 'django-token', 'django-session'] } },
+        required: ['username', 'via'],
+      },
+      ...errorResponses(401, 503),
+    },
+  };
+  app.get('/api/auth/session', { schema: sessionSchema }, async (request) => {
     const principal = await authenticate(request);
     return { username: principal.username, via: principal.via ?? 'token' };
   });

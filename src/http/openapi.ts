@@ -96,7 +96,7 @@ export const FILTER_QUERY = {
   namespaces: list('Namespaces (`namespace`)'),
 } as const;
 
-/** Registers the generator (before any route: it collects them as they are added) and the route serving the document. */
+/** Registers the generator, before any route: it collects routes as they are added. */
 export function registerOpenApi(app: FastifyInstance, config: Config): void {
   app.addSchema(ERROR_SCHEMA);
   void app.register(fastifySwagger, {
@@ -132,6 +132,10 @@ export function registerOpenApi(app: FastifyInstance, config: Config): void {
     },
   });
 
+}
+
+/** Registers the route serving the document (with the other routes, once the generator has loaded). */
+export function registerOpenApiRoute(app: FastifyInstance, config: Config): void {
   app.get(
     OPENAPI_PATH,
     {

@@ -6,6 +6,45 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { HttpDeps } from './deps.js';
+import { PUBLIC } from './openapi.js';
+
+// OpenAPI descriptions; the JSON ones serialise the answers, so they list every field.
+const CHECKS = { type: 'object', description: 'check → `ok` or what is wrong (store, bus, broker; django with DJANGO_DATABASE_URL).', additionalProperties: { type: 'string' } };
+const DEGRADED = { type: 'array', items: { type: 'string' }, description: 'Informational checks not ok (django); never make the process unready.' };
+const HEALTHZ_SCHEMA = {
+  summary: 'Liveness',
+  tags: ['ops'],
+  security: PUBLIC,
+  response: { 200: { description: 'The process is alive.', type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] } },
+};
+const METRICS_SCHEMA = {
+  summary: 'Prometheus metrics',
+  tags: ['ops'],
+  security: PUBLIC,
+  // Not serialised: the route sends prom-client's text as it is.
+  response: { 200: { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+};
+const READYZ_SCHEMA = {
+  summary: 'Readiness',
+  description: 'Ready when store, bus and broker are usable (a standby listener is ready).',
+  tags: ['ops'],
+  security: PUBLIC,
+  response: {
+    200: {
+      description: 'Ready.',
+      type: 'object',
+      properties: { status: { type: 'string', enum: ['ready'] }, checks: CHECKS, degraded: DEGRADED },
+      required: ['status', 'checks'],
+    },
+    503: {
+      description: 'Not ready.',
+      type: 'object',
+      properties: { detail: { type: 'string' }, failing: { type: 'array', items: { type: 'string' } }, checks: CHECKS, degraded: DEGRADED },
+      required: ['detail', 'failing', 'checks'],
+      additionalProperties: true,
+    },
+  },
+};
 
 /** How long a readiness check may take before it counts as failed. */
 const CHECK_TIMEOUT_MS = 2000;
@@ -41,14 +80,14 @@ export async function checkReadiness(deps: ReadinessSources): Promise<Readiness>
 
 /** Registers the operations routes (unauthenticated: they reveal no message content). */
 export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: HEALTHZ_SCHEMA }, async () => ({ status: 'ok' }));
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { schema: METRICS_SCHEMA }, async (_request, reply) => {
     const { contentType, body } = await deps.metrics.render();
     return reply.type(contentType).send(body);
   });
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { schema: READYZ_SCHEMA }, async (_request, reply) => {
     const { checks, failing, degraded } = await checkReadiness(deps);
     const extra = degraded.length > 0 ? { degraded } : {};
     if (failing.length === 0) return { status: 'ready', checks, ...extra };

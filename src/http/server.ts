@@ -14,7 +14,7 @@ import { registerApiRoutes } from './api.js';
 import { registerAuthRoutes } from './auth-routes.js';
 import { basePathRewriter, registerBasePathRedirect } from './base-path.js';
 import type { Authenticate, HttpDeps } from './deps.js';
-import { registerOpenApi } from './openapi.js';
+import { registerOpenApi, registerOpenApiRoute } from './openapi.js';
 import { registerOpsRoutes } from './ops.js';
 import { registerStatusRoutes } from './status.js';
 import { registerStreamRoutes } from './stream.js';
@@ -108,6 +108,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     registerStatusRoutes(app, deps, authenticate);
     registerApiRoutes(app, deps, authenticate);
     registerOpsRoutes(app, deps);
+    registerOpenApiRoute(app, config);
     registerWebPage(app);
   });
   return app;

@@ -1,10 +1,81 @@
 /** `GET /api/messages/stream/status/`: who is connected across all processes, and the state of broker and bus. */
 import type { FastifyInstance } from 'fastify';
 import type { Authenticate, HttpDeps } from './deps.js';
+import { authenticated, errorResponses } from './openapi.js';
+
+const nullable = (type: string) => ({ type: [type, 'null'] });
+const FILTERS = { type: 'object', description: 'msg_types, agents, run_ids, namespaces: each a list.', additionalProperties: { type: 'array', items: { type: 'string' } } };
+
+/**
+ * The status body. It serialises the answer, so it lists every field (in the order the handler
+ * builds them); records that come from other processes' snapshots also keep any field not listed.
+ */
+const STATUS_RESPONSE = {
+  description: 'Clients across all relay processes, broker and bus state.',
+  type: 'object',
+  properties: {
+    connected_clients: { type: 'integer' },
+    client_ids: { type: 'array', items: { type: 'string' } },
+    client_filters: { type: 'object', description: 'client_id → its filters.', additionalProperties: FILTERS },
+    clients: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          client_id: { type: 'string' },
+          user: { type: 'string' },
+          remote_addr: nullable('string'),
+          connected_at: { type: 'string', format: 'date-time' },
+          filters: FILTERS,
+          events_sent: { type: 'integer' },
+          events_dropped: { type: 'integer' },
+          queue_depth: { type: 'integer' },
+          process: { type: 'string', description: 'host:pid of the process holding the stream.' },
+        },
+        additionalProperties: true,
+      },
+    },
+    broker: {
+      type: ['object', 'null'],
+      description: 'The broker connection (null where no process runs a listener).',
+      properties: {
+        state: { type: 'string' },
+        destination: { type: 'string' },
+        durable: { type: 'boolean' },
+        connectedSince: nullable('string'),
+        reconnects: { type: 'integer' },
+        lastError: nullable('string'),
+      },
+      additionalProperties: true,
+    },
+    bus: {
+      type: 'object',
+      properties: { kind: { type: 'string', description: 'memory or redis' }, state: { type: 'string' }, lastReadAt: { type: 'string', format: 'date-time' } },
+      additionalProperties: true,
+    },
+    last_message_at: { ...nullable('string'), format: 'date-time' },
+    processes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { process: { type: 'string' }, role: { type: 'string' }, clients: { type: 'integer' }, at: { type: 'string', format: 'date-time' } },
+        additionalProperties: true,
+      },
+    },
+  },
+  required: ['connected_clients', 'client_ids', 'client_filters', 'clients', 'broker', 'bus', 'last_message_at', 'processes'],
+} as const;
 
 /** Registers the status route. */
 export function registerStatusRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
-  app.get('/api/messages/stream/status/', async (request) => {
+  const schema = {
+    summary: 'Who is connected, and broker and bus state',
+    description: 'Across all relay processes, not just the one answering (SPEC §3).',
+    tags: ['stream'],
+    security: authenticated(deps.config),
+    response: { 200: STATUS_RESPONSE, ...errorResponses(401, 503) },
+  };
+  app.get('/api/messages/stream/status/', { schema }, async (request) => {
     await authenticate(request);
     const processes = await deps.status.processes();
     const clients = processes.flatMap((p) => p.clients);

@@ -8,6 +8,7 @@ import { ConnectLimiter } from './connect-limiter.js';
 import { encodeConnected } from '../hub/sse-frame.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { isEventId } from '../model/event.js';
+import { authenticated, errorResponses, FILTER_QUERY } from './openapi.js';
 
 /** Response headers of every stream (the old relay's, plus no proxy buffering). */
 export const STREAM_HEADERS = {
@@ -25,7 +26,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
   const { hub, config, subscribers, store } = deps;
   const connectLimiter = new ConnectLimiter(config.sse.connectsPerMinute);
 
-  app.get('/api/messages/stream/', async (request, reply) => {
+  app.get('/api/messages/stream/', { schema: streamSchema(config) }, async (request, reply) => {
     const principal = await authenticate(request);
     const query = request.query as Record<string, unknown>;
     const filters = parseFilters(query);
@@ -79,6 +80,36 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
       request.log.info({ clientId: client.id, sent: client.sent, dropped: client.dropped, skippedRepeats: client.skippedRepeats }, 'stream closed');
     });
   });
+}
+
+const LAST_EVENT_ID = 'The id of the last event received: first every stored message after it that matches the filters, then live ones.';
+
+/** The stream's OpenAPI description (documentation only: see openapi.ts). */
+function streamSchema(config: HttpDeps['config']) {
+  return {
+    summary: 'The Server-Sent Events stream',
+    description: [
+      'Workflow messages as Server-Sent Events (SPEC §3). Events, in order:',
+      '- `connected` (first, with `retry: 3000`): `{"client_id", "status": "connected", "last_event_id"}`;',
+      "- one event per message: the event name is the message's `msg_type` (`message` when unusable as a name), `id:` its stored id, `data:` the enriched message as one line of JSON;",
+      '- `heartbeat` every SSE_HEARTBEAT_SECONDS: `{"timestamp": <float UNIX time>}`;',
+      '- `gap` when events the client asked for will not come: `{"reason": "slow_client"|"replay_limit"|"retention"|"unknown_id", "from_id", "to_id", "dropped"}` (page them from GET /api/messages/);',
+      '- `shutdown` before the process closes the stream: reconnect with Last-Event-ID.',
+      'HEAD checks auth, filters and Last-Event-ID and opens no stream.',
+    ].join('\n'),
+    tags: ['stream'],
+    security: authenticated(config),
+    querystring: {
+      type: 'object',
+      properties: { ...FILTER_QUERY, last_event_id: { type: 'string', pattern: '^[0-9]+$', description: `${LAST_EVENT_ID} For clients that cannot send the header.` } },
+    },
+    headers: { type: 'object', properties: { 'Last-Event-ID': { type: 'string', pattern: '^[0-9]+$', description: `${LAST_EVENT_ID} Browsers send it on reconnect.` } } },
+    response: {
+      // Not serialised: the route writes the stream itself (hijacked reply).
+      200: { description: 'The event stream (held open; headers `Cache-Control: no-cache`, `X-Accel-Buffering: no`).', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+      ...errorResponses(400, 401, 429, 503),
+    },
+  };
 }
 
 /** Last-Event-ID from the header (what browsers send) or the `last_event_id` query parameter; 400 when malformed. */

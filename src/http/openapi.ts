@@ -21,7 +21,7 @@ export const OPENAPI_PATH = '/api/openapi.json';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-/** `$id` of the shared error body; routes point at it with `errorRef`. */
+/** `$id` of the shared error body; errorResponses() points at it. */
 const ERROR_ID = 'Error';
 
 const ERROR_SCHEMA = {
@@ -68,11 +68,11 @@ export function authenticated(config: Config): Record<string, string[]>[] {
 }
 export const PUBLIC: Record<string, string[]>[] = [];
 
-/** The ways a request authenticates (README "Connecting a client", SPEC §5); the optional ones only when configured. */
 type SecurityScheme =
   | { type: 'apiKey'; in: 'header' | 'cookie' | 'query'; name: string; description: string }
   | { type: 'http'; scheme: 'bearer'; description: string };
 
+/** The ways a request authenticates (README "Connecting a client", SPEC §5); the optional ones only when configured. */
 function securitySchemes(config: Config): Record<string, SecurityScheme> {
   return {
     token: { type: 'apiKey', in: 'header', name: 'Authorization', description: '`Authorization: Token <key>` (a key from `swf-relay token create`, or a DRF token of swf-monitor with DJANGO_DATABASE_URL).' },
@@ -131,7 +131,6 @@ export function registerOpenApi(app: FastifyInstance, config: Config): void {
       return openapiObject;
     },
   });
-
 }
 
 /** Registers the route serving the document (with the other routes, once the generator has loaded). */

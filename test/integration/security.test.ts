@@ -137,13 +137,13 @@ describe('security', () => {
     assert.ok(!lenient.output().includes(key), 'the query token is redacted from request logs');
   });
 
-  test('X-Remote-User counts only from a trusted proxy address', async () => {
+  test('X-Remote-User counts only when configured and only from a trusted proxy address', async () => {
     assert.equal((await get(relay, '/api/auth/session', { 'X-Remote-User': 'mallory' })).status, 401, 'ignored without TRUSTED_PROXIES');
-    const behindProxy = await launch({ TRUSTED_PROXIES: '127.0.0.1' });
+    const behindProxy = await launch({ TRUSTED_PROXIES: '127.0.0.1', TRUSTED_PROXY_USER_HEADER: 'X-Remote-User' });
     const res = await get(behindProxy, '/api/auth/session', { 'X-Remote-User': 'proxied-user' });
     assert.equal(res.status, 200);
     assert.deepEqual(JSON.parse(res.body), { username: 'proxied-user', via: 'proxy' });
-    const elsewhere = await launch({ TRUSTED_PROXIES: '192.0.2.10' });
+    const elsewhere = await launch({ TRUSTED_PROXIES: '192.0.2.10', TRUSTED_PROXY_USER_HEADER: 'X-Remote-User' });
     assert.equal((await get(elsewhere, '/api/auth/session', { 'X-Remote-User': 'proxied-user' })).status, 401, 'not from a listed proxy');
   });
 

@@ -2,7 +2,7 @@
  * SqlStore: the Store over Kysely, shared by SQLite and PostgreSQL. Dialect
  * differences live in the migrations and in sqlite.ts / postgres.ts.
  */
-import { Migrator, sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SqlBool } from 'kysely';
+import { Migrator, sql, type Expression, type ExpressionBuilder, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import type { Filters } from '../model/filter.js';
 import { AGENT_STATUS } from '../model/message.js';
 import { migrationsFor } from './migrations/index.js';
@@ -130,10 +130,28 @@ export class SqlStore implements Store {
     });
   }
 
-  async messagesAfter(afterId: string, limit: number, filters?: Filters): Promise<StoredMessage[]> {
-    let query = this.db.selectFrom('workflow_messages').selectAll().where('id', '>', afterId);
+  async messagesAfter(afterId: string, limit: number, filters?: Filters, maxBytes?: number): Promise<StoredMessage[]> {
+    let query = this.db.selectFrom('workflow_messages').where('id', '>', afterId);
     if (filters) query = query.where((eb) => filterCondition(eb, filters));
-    const rows = await query.orderBy('id').limit(limit).execute();
+    return this.readBounded(query, 'asc', limit, maxBytes);
+  }
+
+  /**
+   * The rows of `query` in id `order`, at most `limit`, ending with the one whose content brings the
+   * total to `maxBytes` or more. Sizes are read first (no content), so rows beyond the cut are never
+   * loaded: a page of 1,000 × 1 MB rows costs 1,000 lengths, not 1 GB.
+   */
+  private async readBounded(query: SelectQueryBuilder<Database, 'workflow_messages', object>, order: 'asc' | 'desc', limit: number, maxBytes?: number): Promise<StoredMessage[]> {
+    if (maxBytes !== undefined && limit > 0) {
+      // PostgreSQL stores content as json, which has no octet_length of its own.
+      const length = sql<number>`octet_length(message_content${sql.raw(this.dialect === 'postgres' ? '::text' : '')})`;
+      const sizes = await query.select(['id', length.as('bytes')]).orderBy('id', order).limit(limit).execute();
+      let [total, n] = [0, 0];
+      while (n < sizes.length && total < maxBytes) total += Number(sizes[n++]!.bytes);
+      if (n === 0) return [];
+      [query, limit] = [query.where('id', order === 'asc' ? '<=' : '>=', sizes[n - 1]!.id), n];
+    }
+    const rows = await query.selectAll().orderBy('id', order).limit(limit).execute();
     return rows.map(toStoredMessage);
   }
 
@@ -168,13 +186,12 @@ export class SqlStore implements Store {
   }
 
   async listMessages(q: HistoryQuery): Promise<StoredMessage[]> {
-    let query = this.db.selectFrom('workflow_messages').selectAll().where((eb) => filterCondition(eb, q.filters));
+    let query = this.db.selectFrom('workflow_messages').where((eb) => filterCondition(eb, q.filters));
     if (q.afterId !== undefined) query = query.where('id', '>', q.afterId);
     if (q.beforeId !== undefined) query = query.where('id', '<', q.beforeId);
     if (q.since !== undefined) query = query.where('sent_at', '>=', q.since);
     if (q.until !== undefined) query = query.where('sent_at', '<', q.until);
-    const rows = await query.orderBy('id', q.order).limit(q.limit).execute();
-    return rows.map(toStoredMessage);
+    return this.readBounded(query, q.order, q.limit, q.maxBytes);
   }
 
   async pruneMessages(cutoff: string, batch: number): Promise<number> {

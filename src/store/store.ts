@@ -77,6 +77,8 @@ export interface HistoryQuery {
   readonly since?: string;
   readonly until?: string;
   readonly limit: number;
+  /** When set, the rows end with the one whose content (UTF-8 bytes) brings their total to this or more (see messagesAfter). */
+  readonly maxBytes?: number;
   /** `asc` oldest first, `desc` newest first. */
   readonly order: 'asc' | 'desc';
 }
@@ -168,8 +170,13 @@ export interface MessageStore {
    * its new id, or null when its broker message-id was already stored (or repeats within the batch).
    */
   commitBatch(batch: IngestBatch): Promise<(string | null)[]>;
-  /** Stored messages with id greater than `afterId`, in id order, at most `limit`; only those matching `filters` when given. */
-  messagesAfter(afterId: string, limit: number, filters?: Filters): Promise<StoredMessage[]>;
+  /**
+   * Stored messages with id greater than `afterId`, in id order, at most `limit`; only those matching
+   * `filters` when given. With `maxBytes`, the rows end with the one that brings their content (UTF-8
+   * bytes) to `maxBytes` or more, so fewer than `limit` rows means "caught up" only when their content
+   * is below `maxBytes`; rows beyond the cut are not loaded.
+   */
+  messagesAfter(afterId: string, limit: number, filters?: Filters, maxBytes?: number): Promise<StoredMessage[]>;
   /** The id of the message stored with this broker message-id, or null (never stored, or pruned). */
   idOfBrokerMessage(brokerMessageId: string): Promise<string | null>;
   /** The highest stored message id, or null when none is stored. */

@@ -7,6 +7,7 @@ import type { MessageStore, StoredMessage } from '../../src/store/store.js';
 import { big, heartbeat, increasing, messageHelpers, suiteStore, type OpenStore } from './store-fixtures.js';
 import { rejectedSuite } from './store-messages-rejected.contract.js';
 import { replaySkipSuite } from './store-messages-replay.contract.js';
+import { messageBytesSuite } from './store-messages-bytes.contract.js';
 
 /** Runs the MessageStore contract; `open()` must give a fresh, migrated store on every call. */
 export function messageStoreContract(name: string, open: OpenStore<MessageStore>): void {
@@ -274,6 +275,7 @@ export function messageStoreContract(name: string, open: OpenStore<MessageStore>
     });
 
     replaySkipSuite(open);
+    messageBytesSuite(open);
     rejectedSuite(open);
   });
 }

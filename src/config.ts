@@ -48,6 +48,8 @@ export interface SseConfig {
   /** Seconds between `heartbeat` events; 0 disables heartbeats. */
   readonly heartbeatSeconds: number;
   readonly clientQueueSize: number;
+  /** Most bytes of events queued per slow client (SSE_CLIENT_QUEUE_BYTES); also bounds live events held during a replay. */
+  readonly clientQueueBytes: number;
   readonly replayMax: number;
   readonly maxClients: number;
   readonly maxStreamsPerUser: number;
@@ -93,6 +95,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+/** Default of SSE_CLIENT_QUEUE_BYTES (8 MiB), also SseClient's when none is given. */
+export const DEFAULT_CLIENT_QUEUE_BYTES = 8 * 1024 * 1024;
 
 const bool = z
   .string()
@@ -223,6 +228,8 @@ const schema = z.object({
   BASE_PATH: basePath.default(''),
   SSE_HEARTBEAT_SECONDS: periodSeconds.default(30),
   SSE_CLIENT_QUEUE_SIZE: int(1, 1_000_000).default(100),
+  // No 0: the byte bound cannot be turned off (an unbounded queue is what issue 14 was); from 1 KiB, so "8" meant as MiB fails loudly.
+  SSE_CLIENT_QUEUE_BYTES: int(1024, 1024 * 1024 * 1024).default(DEFAULT_CLIENT_QUEUE_BYTES),
   SSE_REPLAY_MAX: int(0, 10_000_000).default(10_000),
   SSE_MAX_CLIENTS: int(1, 10_000_000).default(10_000),
   SSE_MAX_STREAMS_PER_USER: int(1, 10_000_000).default(50),
@@ -352,6 +359,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sse: {
       heartbeatSeconds: e.SSE_HEARTBEAT_SECONDS,
       clientQueueSize: e.SSE_CLIENT_QUEUE_SIZE,
+      clientQueueBytes: e.SSE_CLIENT_QUEUE_BYTES,
       replayMax: e.SSE_REPLAY_MAX,
       maxClients: e.SSE_MAX_CLIENTS,
       maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER,

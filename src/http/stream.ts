@@ -53,7 +53,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     if (request.raw.httpVersionMajor >= 2) delete headers.Connection;
     res.writeHead(200, headers);
     if (request.raw.httpVersionMajor < 2) res.socket?.setNoDelay(true);
-    const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize, deps.metrics);
+    const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize, deps.metrics, config.sse.clientQueueBytes);
     res.write(encodeConnected({ client_id: client.id, status: 'connected', last_event_id: lastEventId }));
     // Join live first (held back while replaying), so nothing published during the replay is missed.
     if (lastEventId !== null) client.beginReplay();

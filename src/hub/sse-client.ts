@@ -1,7 +1,7 @@
 /**
  * One SSE client: writes frames while its socket accepts them, queues at most
- * `queueSize` events while it does not (dropping the oldest), and tells the
- * client what it lost with a `gap` event once it reads again. A stream never
+ * `queueSize` events and `queueBytes` bytes while it does not (dropping the
+ * oldest), and tells the client what it lost with a `gap` event once it reads again. A stream never
  * repeats an event id: every path that writes events (live, replay, hand-over)
  * admits only ids above the highest one this stream has already taken.
  */
@@ -11,6 +11,7 @@ import { compareIds, idAtOrBelow } from '../model/event.js';
 import { joinFrames } from './frame-batch.js';
 import type { Filters } from '../model/filter.js';
 import { noopMetrics, type Metrics } from '../metrics.js';
+import { DEFAULT_CLIENT_QUEUE_BYTES } from '../config.js';
 import { encodeControl } from './sse-frame.js';
 
 /** Why a stream was closed; also a metrics label. */
@@ -46,7 +47,7 @@ interface Queued {
   readonly receivedAt: number;
 }
 
-/** A connected stream. Create with `new SseClient(socket, info, queueSize)`. */
+/** A connected stream. Create with `new SseClient(socket, info, queueSize, metrics, queueBytes)`. */
 export class SseClient {
   readonly id = randomUUID();
   readonly connectedAt = new Date();
@@ -60,6 +61,8 @@ export class SseClient {
   dirty = false;
   lastActivity = Date.now();
   private readonly queue: Queued[] = [];
+  /** Bytes of the frames in `queue`: a running total, so the byte bound costs one addition per event. */
+  private queuedBytes = 0;
   /** Frames of the current event-loop turn, written together by flush(). */
   private pending: Buffer[] = [];
   /** Receipt time of the oldest event in `pending` (0 if none has one), for the latency histogram. */
@@ -70,6 +73,8 @@ export class SseClient {
   private gap: { fromId: string | null; toId: string | null; count: number } | null = null;
   /** While replaying from the store, live events wait here (see beginReplay). */
   private liveBuffer: Queued[] | null = null;
+  /** Bytes of the frames in `liveBuffer`. */
+  private liveBytes = 0;
   /** Set when the live buffer overflowed during replay: the replay must read the store further. */
   liveOverflowed = false;
   /**
@@ -84,6 +89,8 @@ export class SseClient {
     readonly info: ClientInfo,
     private readonly queueSize: number,
     private readonly metrics: Metrics = noopMetrics,
+    /** Most bytes of frames queued (SSE_CLIENT_QUEUE_BYTES); the newest event is kept even when it alone is larger. */
+    private readonly queueBytes: number = DEFAULT_CLIENT_QUEUE_BYTES,
   ) {
     out.on('drain', () => this.drain());
   }
@@ -120,7 +127,10 @@ export class SseClient {
       return;
     }
     if (this.queue.length >= this.queueSize) this.dropOldest();
+    // Frames shared with other clients count in full for each: a bound per client, not an exact share.
+    while (this.queue.length > 0 && this.queuedBytes + frame.length > this.queueBytes) this.dropOldest();
     this.queue.push({ frame, id, receivedAt });
+    this.queuedBytes += frame.length;
   }
 
   /**
@@ -131,6 +141,7 @@ export class SseClient {
    */
   beginReplay(): void {
     this.liveBuffer = [];
+    this.liveBytes = 0;
     this.liveOverflowed = false;
   }
 
@@ -169,6 +180,7 @@ export class SseClient {
   endReplay(lastReplayedId: string | null): void {
     const held = this.liveBuffer ?? [];
     this.liveBuffer = null;
+    this.liveBytes = 0;
     for (const q of held) {
       if (q.id === null || lastReplayedId === null || compareIds(q.id, lastReplayedId) > 0) this.send(q.frame, q.id, q.receivedAt);
     }
@@ -185,7 +197,7 @@ export class SseClient {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    this.queue.length = 0;
+    this.clearQueue();
     if (lastFrame) this.out.end(lastFrame);
     else this.out.end();
   }
@@ -193,7 +205,12 @@ export class SseClient {
   /** Marks the client closed after its socket went away. */
   detach(): void {
     this.closed = true;
+    this.clearQueue();
+  }
+
+  private clearQueue(): void {
     this.queue.length = 0;
+    this.queuedBytes = 0;
   }
 
   /**
@@ -240,13 +257,15 @@ export class SseClient {
 
   private bufferLive(q: Queued): void {
     const buffer = this.liveBuffer!;
-    if (buffer.length >= LIVE_BUFFER_MAX) {
+    if (buffer.length >= LIVE_BUFFER_MAX || (buffer.length > 0 && this.liveBytes + q.frame.length > this.queueBytes)) {
       // Every workflow event held here is also in the store: let the replay read them from there
       // instead. Held agent_status events (not stored) are lost; they only refresh agent state.
       buffer.length = 0;
+      this.liveBytes = 0;
       this.liveOverflowed = true;
     }
     buffer.push(q);
+    this.liveBytes += q.frame.length;
   }
 
   private waitDrain(): Promise<void> {
@@ -264,6 +283,7 @@ export class SseClient {
   private dropOldest(): void {
     const lost = this.queue.shift();
     if (!lost) return;
+    this.queuedBytes -= lost.frame.length;
     this.dropped++;
     if (this.gap === null) this.gap = { fromId: lost.id, toId: lost.id, count: 0 };
     this.gap.count++;
@@ -283,6 +303,7 @@ export class SseClient {
     }
     // One write for everything that waited: fewer syscalls than one per event.
     const waiting = this.queue.splice(0, this.queue.length);
+    this.queuedBytes = 0;
     if (waiting.length > 0) {
       this.sent += waiting.length;
       this.dirty = true;

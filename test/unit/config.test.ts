@@ -72,10 +72,11 @@ describe('loadConfig: defaults (SPEC §6)', () => {
     assert.equal(config.basePath, '');
   });
 
-  it('stream behaviour: heartbeat 30 s, queue 100, replay 10000, 10000 clients, 50 streams per user, no query token', () => {
+  it('stream behaviour: heartbeat 30 s, queue 100 events and 8 MiB, replay 10000, 10000 clients, 50 streams per user, no query token', () => {
     assert.deepEqual(config.sse, {
       heartbeatSeconds: 30,
       clientQueueSize: 100,
+      clientQueueBytes: 8 * 1024 * 1024,
       replayMax: 10_000,
       maxClients: 10_000,
       maxStreamsPerUser: 50,
@@ -128,6 +129,7 @@ describe('loadConfig: values', () => {
       PORT: '0',
       SSE_HEARTBEAT_SECONDS: '2.5',
       SSE_CLIENT_QUEUE_SIZE: '7',
+      SSE_CLIENT_QUEUE_BYTES: '65536',
       SSE_REPLAY_MAX: '0',
       SSE_MAX_CLIENTS: '3',
       SSE_MAX_STREAMS_PER_USER: '2',
@@ -151,7 +153,7 @@ describe('loadConfig: values', () => {
     assert.equal(c.broker.destination, '/topic/othertopic');
     assert.equal(c.broker.subscriptionName, 'sub');
     assert.deepEqual(c.http, { host: '0.0.0.0', port: 0 });
-    assert.deepEqual(c.sse, { heartbeatSeconds: 2.5, clientQueueSize: 7, replayMax: 0, maxClients: 3, maxStreamsPerUser: 2, allowQueryToken: true, connectsPerMinute: 600 });
+    assert.deepEqual(c.sse, { heartbeatSeconds: 2.5, clientQueueSize: 7, clientQueueBytes: 65536, replayMax: 0, maxClients: 3, maxStreamsPerUser: 2, allowQueryToken: true, connectsPerMinute: 600 });
     assert.deepEqual(c.corsAllowedOrigins, ['https://a.example', 'https://b.example']);
     assert.deepEqual(c.trustedProxies, ['10.0.0.1']);
     assert.equal(c.sessionSecureCookie, false);
@@ -243,6 +245,7 @@ describe('loadConfig: bad values', () => {
       PORT: 'eighty',
       SSE_HEARTBEAT_SECONDS: '-1',
       SSE_CLIENT_QUEUE_SIZE: '0',
+      SSE_CLIENT_QUEUE_BYTES: '0',
       SSE_REPLAY_MAX: '1.5',
       SSE_MAX_CLIENTS: 'lots',
       SSE_MAX_STREAMS_PER_USER: '-3',
@@ -260,6 +263,11 @@ describe('loadConfig: bad values', () => {
   it('shows the bad value in its line', () => {
     const [line] = problemsOf({ PORT: 'eighty' });
     assert.match(line!, /^PORT: .*"eighty"/);
+  });
+
+  it('SSE_CLIENT_QUEUE_BYTES: from 1 KiB to 1 GiB; 0 (no bound) is refused', () => {
+    for (const v of ['0', '1023', '8MiB', '1073741825', '-1']) assert.equal(problemsOf({ SSE_CLIENT_QUEUE_BYTES: v }).length, 1, v);
+    for (const v of ['1024', '1073741824']) assert.equal(loadConfig({ SSE_CLIENT_QUEUE_BYTES: v }).sse.clientQueueBytes, Number(v));
   });
 
   it('ports out of range', () => {

@@ -9,10 +9,10 @@ import { MemoryBus } from '../../src/bus/memory.js';
 import { encodeControl, encodeEvent } from '../../src/hub/sse-frame.js';
 import { FakeSocket, nextTurn } from '../helpers/fake-socket.js';
 
-function makeClient(filters: Filters = NO_FILTERS, options: { username?: string; queueSize?: number } = {}) {
+function makeClient(filters: Filters = NO_FILTERS, options: { username?: string; queueSize?: number; queueBytes?: number } = {}) {
   const socket = new FakeSocket();
   const info: ClientInfo = { username: options.username ?? 'alice', remoteAddress: '127.0.0.1', filters, lastEventId: null };
-  const client = new SseClient(socket, info, options.queueSize ?? 100);
+  const client = new SseClient(socket, info, options.queueSize ?? 100, undefined, options.queueBytes);
   return { socket, client };
 }
 
@@ -398,6 +398,82 @@ describe('SseClient: backpressure', () => {
     assert.equal(client.isClosed, true);
     await nextTurn();
     assert.equal(socket.chunks.length, 0);
+  });
+});
+
+describe('SseClient: queue bounded by bytes (SSE_CLIENT_QUEUE_BYTES)', () => {
+  /** A frame of event `id` with `pad` bytes of padding in its data. */
+  const sized = (id: number, pad: number) =>
+    encodeEvent(
+      workflowEvent(
+        String(id),
+        { msgType: 'stf_gen', runId: '1', executionId: null, filename: null, senderAgent: 'daq', recipientAgent: null, namespace: 'torre-dev', processedBy: null },
+        `{"n":${id},"pad":"${'x'.repeat(pad)}"}`,
+        0,
+      ),
+    );
+
+  /** A client whose socket took event 1 and is now full. */
+  async function blockedClient(queueBytes: number) {
+    const { socket, client } = makeClient(NO_FILTERS, { queueBytes });
+    socket.block();
+    client.send(sized(1, 10), '1');
+    await nextTurn();
+    assert.equal(socket.chunks.length, 1);
+    return { socket, client };
+  }
+
+  it('drops the oldest beyond the byte bound (far below the count bound) and reports them exactly like a count overflow', async () => {
+    const frames = new Map([2, 3, 4, 5, 6, 7].map((n) => [n, sized(n, 200)]));
+    const frameBytes = frames.get(2)!.length;
+    const { socket, client } = await blockedClient(3 * frameBytes + 10); // room for three
+    for (const [n, frame] of frames) client.send(frame, String(n));
+    assert.equal(client.queueDepth, 3, 'bounded by bytes, not by the count of 100');
+    assert.equal(client.dropped, 3);
+    socket.unblock();
+    const gap = { reason: 'slow_client', from_id: '2', to_id: '4', dropped: 3 };
+    assert.deepEqual(socket.gaps(), [gap]);
+    assert.deepEqual(socket.chunks[1], encodeControl('gap', gap));
+    assert.deepEqual(socket.chunks[2], Buffer.concat([frames.get(5)!, frames.get(6)!, frames.get(7)!]), 'then the three that waited, in one write');
+    assert.deepEqual(socket.ids(), ['1', '5', '6', '7']);
+
+    // The running total starts again from zero after the drain: three fit again, without drops.
+    socket.block();
+    client.send(sized(8, 10), '8');
+    await nextTurn();
+    for (const n of [9, 10, 11]) client.send(sized(n, 200), String(n));
+    assert.equal(client.queueDepth, 3);
+    assert.equal(client.dropped, 3, 'no new drop');
+    socket.unblock();
+    assert.deepEqual(socket.ids(), ['1', '5', '6', '7', '8', '9', '10', '11']);
+    assert.equal(socket.gaps().length, 1);
+  });
+
+  it('a big event drops as many small ones as it needs; the gap covers all of them, and only them', async () => {
+    const { socket, client } = await blockedClient(1000);
+    for (const n of [2, 3, 4, 5]) client.send(sized(n, 150), String(n)); // 4 × ~200 bytes
+    assert.equal(client.dropped, 0);
+    client.send(sized(6, 650), '6'); // ~700 bytes: 2, 3 and 4 must go
+    assert.equal(client.dropped, 3);
+    client.send(sized(7, 150), '7'); // and now 5
+    assert.equal(client.dropped, 4);
+    assert.equal(client.queueDepth, 2);
+    socket.unblock();
+    assert.deepEqual(socket.gaps(), [{ reason: 'slow_client', from_id: '2', to_id: '5', dropped: 4 }]);
+    assert.deepEqual(socket.ids(), ['1', '6', '7']);
+  });
+
+  it('an event larger than the whole bound is still queued (the newest is always kept), replacing what waited', async () => {
+    const { socket, client } = await blockedClient(500);
+    client.send(sized(2, 100), '2');
+    client.send(sized(3, 2000), '3');
+    assert.equal(client.queueDepth, 1);
+    assert.equal(client.dropped, 1);
+    client.send(sized(4, 100), '4');
+    assert.equal(client.queueDepth, 1);
+    socket.unblock();
+    assert.deepEqual(socket.gaps(), [{ reason: 'slow_client', from_id: '2', to_id: '3', dropped: 2 }]);
+    assert.deepEqual(socket.ids(), ['1', '4']);
   });
 });
 

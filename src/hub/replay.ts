@@ -14,6 +14,12 @@ import type { MessageStore } from '../store/store.js';
 
 /** Stored messages read per query while replaying. */
 const PAGE_SIZE = 500;
+/**
+ * Content bytes after which a page ends (with the row that reaches them): a replay holds one page at
+ * a time, and reads the next only once the socket took it, so a client that does not read costs
+ * about this much (plus one message), however big the messages are.
+ */
+export const PAGE_BYTES = 1024 * 1024;
 
 /** Why a client did not get some events; the `reason` of a `gap` event. */
 export type GapReason = 'slow_client' | 'replay_limit' | 'retention' | 'unknown_id';
@@ -76,17 +82,25 @@ export async function replay(client: SseClient, options: ReplayOptions): Promise
     }
     for (;;) {
       client.liveOverflowed = false;
-      const page = await store.messagesAfter(cursor, PAGE_SIZE, filters);
+      const page = await store.messagesAfter(cursor, PAGE_SIZE, filters, PAGE_BYTES);
+      let pageBytes = 0;
       if (page.length > 0) {
-        // One write per page: replay speed is bounded by the store, not by syscalls.
-        const written = await client.writeReplayed(page.map((row) => ({ frame: encodeEvent(storedEvent(row)), id: row.id })));
+        const events = page.map((row) => {
+          const frame = encodeEvent(storedEvent(row));
+          pageBytes += frame.length;
+          return { frame, id: row.id };
+        });
+        // One write per page: replay speed is bounded by the store, not by syscalls. It resolves once
+        // the socket took the page (drain), so the next page is read only then: backpressure.
+        const written = await client.writeReplayed(events);
         if (written === null) return result;
         result.replayed += written;
         cursor = page.at(-1)!.id;
       }
-      // A short page means we caught up; the held-back live events cover the rest,
-      // unless they overflowed while we read (then the store has them: read on).
-      if (page.length < PAGE_SIZE && !client.liveOverflowed) break;
+      // A page short of rows and of bytes means we caught up (a frame holds its content verbatim, so
+      // frame bytes below PAGE_BYTES mean the store did not cut it); the held-back live events cover the
+      // rest, unless they overflowed while we read (then the store has them: read on).
+      if (page.length < PAGE_SIZE && pageBytes < PAGE_BYTES && !client.liveOverflowed) break;
     }
     return result;
   } finally {

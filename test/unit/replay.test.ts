@@ -6,7 +6,7 @@ import { agentStatusEvent, workflowEvent, type RelayEvent } from '../../src/mode
 import { NO_FILTERS, parseFilters, type Filters } from '../../src/model/filter.js';
 import { Hub } from '../../src/hub/hub.js';
 import type { WorkflowFields } from '../../src/model/message.js';
-import { replay, type Gap } from '../../src/hub/replay.js';
+import { PAGE_BYTES, replay, type Gap } from '../../src/hub/replay.js';
 import { encodeControl, encodeEvent, encodeHeartbeat } from '../../src/hub/sse-frame.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
@@ -42,12 +42,12 @@ let store: SqlStore;
 let hub: Hub;
 let seq = 0;
 
-/** Commits messages; returns their live events (ids from the store), in order. */
-async function commit(specs: readonly Partial<WorkflowFields>[]): Promise<RelayEvent[]> {
+/** Commits messages (each with `pad` bytes of padding in its content); returns their live events (ids from the store), in order. */
+async function commit(specs: readonly Partial<WorkflowFields>[], pad = 0): Promise<RelayEvent[]> {
   const msgs: Msg[] = specs.map((f) => {
     const msgFields = fields(f);
     seq++;
-    return { fields: msgFields, content: JSON.stringify({ msg_type: msgFields.msgType, run_id: msgFields.runId, seq }) };
+    return { fields: msgFields, content: JSON.stringify({ msg_type: msgFields.msgType, run_id: msgFields.runId, seq, ...(pad > 0 && { pad: 'x'.repeat(pad) }) }) };
   });
   const ids = await store.commitBatch({
     messages: msgs.map((m, i) => ({
@@ -68,12 +68,12 @@ async function commit(specs: readonly Partial<WorkflowFields>[]): Promise<RelayE
   });
 }
 
-const commitN = (n: number, f: Partial<WorkflowFields> = {}) => commit(Array.from({ length: n }, () => f));
+const commitN = (n: number, f: Partial<WorkflowFields> = {}, pad = 0) => commit(Array.from({ length: n }, () => f), pad);
 
 /** An SSE client connected as src/http/stream.ts does for a Last-Event-ID: replay begun, then joined to the hub. */
-function connect(filters: Filters = NO_FILTERS, lastEventId = '0', queueSize = 100) {
+function connect(filters: Filters = NO_FILTERS, lastEventId = '0', queueSize = 100, queueBytes?: number) {
   const socket = new FakeSocket();
-  const client = new SseClient(socket, { username: 'alice', remoteAddress: null, filters, lastEventId }, queueSize);
+  const client = new SseClient(socket, { username: 'alice', remoteAddress: null, filters, lastEventId }, queueSize, undefined, queueBytes);
   socket.on('close', () => {
     client.detach();
     hub.remove(client);
@@ -534,5 +534,86 @@ describe('replay: the hand-over, with rows still on the bus (the high-water mark
     assert.deepEqual(socket.ids(), idsOf([...before, ...inPage, ...late.slice(4)]));
     assert.equal(client.skippedRepeats, 2);
     assert.equal(client.dropped, 4);
+  });
+});
+
+describe('replay: memory bounded by bytes, not rows (issue 14)', () => {
+  const KiB = 1024;
+
+  it('a page ends with the row that brings it to PAGE_BYTES: one write per page, and a page cut by bytes is not taken for the end', async () => {
+    const stored = await commitN(5, {}, 400 * KiB);
+    const { socket, client } = connect();
+    const { store: s, calls } = hooked(store, {});
+    const result = await replay(client, { store: s, filters: NO_FILTERS, afterId: '0', max: 1000 });
+    assert.ok(PAGE_BYTES < 3 * 400 * KiB && PAGE_BYTES > 2 * 400 * KiB, 'three rows pass PAGE_BYTES, two do not');
+    assert.equal(result.replayed, 5, 'the rows after the short first page came from the store too');
+    assert.equal(calls.get('messagesAfter'), 2, 'three rows, then two (short of rows and of bytes: caught up)');
+    assert.equal(socket.chunks.length, 2);
+    assert.deepEqual(socket.chunks[0], frames(stored.slice(0, 3)));
+    assert.deepEqual(socket.chunks[1], frames(stored.slice(3)));
+  });
+
+  it('a row larger than PAGE_BYTES is a page of its own', async () => {
+    const stored = await commitN(3, {}, PAGE_BYTES + 1);
+    const { socket, client } = connect();
+    const result = await replay(client, { store, filters: NO_FILTERS, afterId: '0', max: 1000 });
+    assert.equal(result.replayed, 3);
+    assert.deepEqual(socket.chunks, stored.map((e) => encodeEvent(e)));
+  });
+
+  it('the next page is read from the store only after the socket drained the previous one', async () => {
+    const stored = await commitN(6, {}, 600 * KiB); // two rows a page
+    const { socket, client } = connect();
+    const { store: s, calls } = hooked(store, {});
+    socket.block();
+    const pending = replay(client, { store: s, filters: NO_FILTERS, afterId: '0', max: 1000 });
+    await until(() => socket.chunks.length === 1, 'the first page');
+    for (let i = 0; i < 10; i++) await nextTurn();
+    assert.equal(calls.get('messagesAfter'), 1, 'a client that does not read costs one page: the next is not even read');
+    assert.equal(socket.chunks.length, 1);
+    socket.unblock(); // takes this page; the next write finds it full again
+    socket.block();
+    await until(() => socket.chunks.length === 2, 'the second page');
+    for (let i = 0; i < 10; i++) await nextTurn();
+    assert.equal(calls.get('messagesAfter'), 2);
+    socket.unblock();
+    const result = await pending;
+    assert.equal(result.replayed, 6);
+    assert.deepEqual(socket.chunks, [frames(stored.slice(0, 2)), frames(stored.slice(2, 4)), frames(stored.slice(4))]);
+  });
+
+  it('a client that goes away while a page waits for drain: no further page is read', async () => {
+    await commitN(4, {}, 600 * KiB);
+    const { socket, client } = connect();
+    const { store: s, calls } = hooked(store, {});
+    socket.block();
+    const pending = replay(client, { store: s, filters: NO_FILTERS, afterId: '0', max: 1000 });
+    await until(() => socket.chunks.length === 1, 'the first page');
+    socket.destroy();
+    await pending;
+    assert.equal(client.sent, 2, 'the one page');
+    assert.equal(calls.get('messagesAfter'), 1);
+  });
+
+  it('live events held during the replay beyond the queue bytes: the replay reads them from the store, no gap, no duplicate', async () => {
+    const stored = await commitN(3);
+    const live: RelayEvent[] = [];
+    const { socket, client } = connect(NO_FILTERS, '0', 100, 4 * KiB);
+    const { store: s } = hooked(store, {
+      async messagesAfter(call) {
+        if (call !== 1) return;
+        const burst = await commitN(5, {}, KiB); // ~5 KiB held: more than 4 KiB
+        live.push(...burst);
+        hub.dispatch(burst);
+        assert.equal(client.liveOverflowed, true, 'overflowed by bytes, far below the count bound');
+      },
+    });
+    const result = await replay(client, { store: s, filters: NO_FILTERS, afterId: '0', max: 1000 });
+    await nextTurn();
+    const all = [...stored, ...live];
+    assert.equal(result.replayed, all.length, 'the burst came from the store');
+    assert.deepEqual(result.gaps, []);
+    assert.deepEqual(socket.ids(), idsOf(all));
+    assert.equal(client.dropped, 0);
   });
 });

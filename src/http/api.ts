@@ -16,6 +16,11 @@ import { authenticated, errorResponses, FILTER_QUERY } from './openapi.js';
 /** Most rows one history or subscribers page returns. */
 export const MAX_PAGE = 1000;
 const DEFAULT_PAGE = 100;
+/**
+ * Content bytes after which a history page ends (with the row that reaches them), whatever `limit`
+ * says: 1,000 rows of 1 MB would be a 1 GB answer. The page then has a `next` like a full one.
+ */
+export const HISTORY_PAGE_BYTES = 8 * 1024 * 1024;
 
 /** Registers /api/messages/ (GET history, POST publish), /api/agents/, /api/subscribers/. */
 export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
@@ -38,10 +43,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
       until: timeParam(query, 'until'),
       limit,
       order,
+      maxBytes: HISTORY_PAGE_BYTES,
     });
     const last = rows.at(-1);
     let next: string | null = null;
-    if (rows.length === limit && last) {
+    // Short of `limit` and of the byte budget: nothing more matched. Otherwise there may be more.
+    if (last && (rows.length === limit || contentBytes(rows) >= HISTORY_PAGE_BYTES)) {
       const params = new URLSearchParams(request.url.split('?')[1] ?? '');
       params.set(order === 'asc' ? 'after_id' : 'before_id', last.id);
       // Under the prefix the client came by, so following it stays there.
@@ -267,6 +274,13 @@ const SUBSCRIBERS_SCHEMA = {
     ...errorResponses(400, 401, 503),
   },
 };
+
+/** UTF-8 bytes of the rows' content, as the store counts them for `maxBytes`. */
+function contentBytes(rows: readonly StoredMessage[]): number {
+  let total = 0;
+  for (const row of rows) total += Buffer.byteLength(row.content, 'utf8');
+  return total;
+}
 
 /** One history item as JSON text: the columns, then `message`, the stored content verbatim. */
 function historyItem(m: StoredMessage): string {

@@ -11,7 +11,7 @@ import type { StoredMessage } from '../store/store.js';
 import { mountOf } from './base-path.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { isEventId } from '../model/event.js';
-import { authenticated, errorResponses, FILTER_QUERY } from './openapi.js';
+import { authenticated, errorResponses, FILTER_QUERY, nullable, resultsOf } from './openapi.js';
 
 /** Most rows one history or subscribers page returns. */
 export const MAX_PAGE = 1000;
@@ -129,7 +129,6 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
 
 // ---- OpenAPI descriptions (request schemas document only: see openapi.ts) ----
 
-const nullable = (type: string) => ({ type: [type, 'null'] });
 const ID = { type: 'string', pattern: '^[0-9]+$' };
 const LIMIT = { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE, description: 'Rows per page.' };
 
@@ -208,28 +207,14 @@ const AGENTS_SCHEMA = {
   summary: 'Agents known from heartbeats',
   tags: ['agents'],
   response: {
-    200: {
-      description: 'Every known agent.',
-      type: 'object',
-      properties: {
-        results: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              name: { type: 'string' },
-              agent_type: nullable('string'),
-              status: { type: 'string' },
-              namespace: nullable('string'),
-              last_heartbeat: { type: 'string', format: 'date-time' },
-              seconds_since_heartbeat: { type: 'number' },
-            },
-            required: ['name', 'agent_type', 'status', 'namespace', 'last_heartbeat', 'seconds_since_heartbeat'],
-          },
-        },
-      },
-      required: ['results'],
-    },
+    200: resultsOf('Every known agent.', {
+      name: { type: 'string' },
+      agent_type: nullable('string'),
+      status: { type: 'string' },
+      namespace: nullable('string'),
+      last_heartbeat: { type: 'string', format: 'date-time' },
+      seconds_since_heartbeat: { type: 'number' },
+    }),
     ...errorResponses(401, 503),
   },
 };
@@ -242,35 +227,21 @@ const SUBSCRIBERS_SCHEMA = {
     properties: { active: { type: 'string', description: '`true` or `1`: only open streams; anything else: all.' }, limit: LIMIT },
   },
   response: {
-    200: {
-      description: 'Newest connections first.',
-      type: 'object',
-      properties: {
-        results: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              client_id: { type: 'string' },
-              name: { type: 'string' },
-              user: nullable('string'),
-              ip: nullable('string'),
-              location: nullable('string'),
-              process: { type: 'string' },
-              connected_at: { type: 'string', format: 'date-time' },
-              disconnected_at: nullable('string'),
-              last_activity: { type: 'string', format: 'date-time' },
-              is_active: { type: 'boolean' },
-              filters: { type: 'object', additionalProperties: true, description: 'msg_types, agents, run_ids, namespaces: each a list.' },
-              messages_sent: { type: 'integer' },
-              messages_dropped: { type: 'integer' },
-            },
-            required: ['client_id', 'name', 'user', 'ip', 'location', 'process', 'connected_at', 'disconnected_at', 'last_activity', 'is_active', 'filters', 'messages_sent', 'messages_dropped'],
-          },
-        },
-      },
-      required: ['results'],
-    },
+    200: resultsOf('Newest connections first.', {
+      client_id: { type: 'string' },
+      name: { type: 'string' },
+      user: nullable('string'),
+      ip: nullable('string'),
+      location: nullable('string'),
+      process: { type: 'string' },
+      connected_at: { type: 'string', format: 'date-time' },
+      disconnected_at: nullable('string'),
+      last_activity: { type: 'string', format: 'date-time' },
+      is_active: { type: 'boolean' },
+      filters: { type: 'object', additionalProperties: true, description: 'msg_types, agents, run_ids, namespaces: each a list.' },
+      messages_sent: { type: 'integer' },
+      messages_dropped: { type: 'integer' },
+    }),
     ...errorResponses(400, 401, 503),
   },
 };

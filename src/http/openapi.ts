@@ -89,6 +89,19 @@ function securitySchemes(config: Config): Record<string, SecurityScheme> {
 const list = (what: string) => ({ type: 'string', description: `${what}: a comma-separated list (or the parameter repeated); any value matches.` });
 
 /** The stream's and history's filters (SPEC §3): at most 100 values of 200 characters each. */
+/** A JSON schema type that may also be null. */
+export const nullable = (type: string) => ({ type: [type, 'null'] });
+
+/** A `{"results": [...]}` answer whose items have exactly `properties`, all of them present. */
+export function resultsOf(description: string, properties: Record<string, object>): object {
+  return {
+    description,
+    type: 'object',
+    properties: { results: { type: 'array', items: { type: 'object', properties, required: Object.keys(properties) } } },
+    required: ['results'],
+  };
+}
+
 export const FILTER_QUERY = {
   msg_types: list('Message types (`msg_type`)'),
   agents: list('Agents (`sender_agent` or `processed_by`)'),

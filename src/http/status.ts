@@ -1,9 +1,8 @@
 /** `GET /api/messages/stream/status/`: who is connected across all processes, and the state of broker and bus. */
 import type { FastifyInstance } from 'fastify';
 import type { Authenticate, HttpDeps } from './deps.js';
-import { authenticated, errorResponses } from './openapi.js';
+import { authenticated, errorResponses, nullable } from './openapi.js';
 
-const nullable = (type: string) => ({ type: [type, 'null'] });
 const FILTERS = { type: 'object', description: 'msg_types, agents, run_ids, namespaces: each a list.', additionalProperties: { type: 'array', items: { type: 'string' } } };
 
 /**

@@ -40,7 +40,8 @@ function sqliteDb(path: string): DjangoDb {
   const open = async (): Promise<BetterSqlite3.Database> => {
     if (closed) throw new Error('the Django database connection is closed');
     if (db) return db;
-    const { default: Database } = await import('better-sqlite3');
+    const { sqliteDriver } = await import('../store/sqlite-driver.js');
+    const Database = sqliteDriver();
     // A missing file is an unreachable database, never a new empty one; the timeout bounds
     // how long a lookup blocks while Django holds a write lock.
     const opened = new Database(path, { readonly: true, fileMustExist: true, timeout: DJANGO_DB_TIMEOUT_MS / 2 });

@@ -1,14 +1,15 @@
 /** SqliteStore: the zero-setup default (better-sqlite3, one file, WAL). */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Database } from './schema.js';
+import { sqliteDriver } from './sqlite-driver.js';
 import { SqlStore } from './sql-store.js';
 
 /** Opens (creating if needed) the SQLite database at `path`; `:memory:` works for tests. */
 export function openSqliteStore(path: string): SqlStore {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const BetterSqlite3 = sqliteDriver();
   const sqlite = new BetterSqlite3(path);
   // WAL lets readers (history, replay) run beside the writer; FULL makes a
   // commit durable before we acknowledge the message to the broker.

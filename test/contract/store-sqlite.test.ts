@@ -4,10 +4,14 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { sqliteDriver } from '../../src/store/sqlite-driver.js';
 import { allStoreContracts } from './store-contracts.js';
 import type { OpenStore } from './store-fixtures.js';
+
+/** The better-sqlite3 build the store uses on this Node, for a second connection. */
+const Database = sqliteDriver();
 
 /** A fresh store in its own temporary directory, removed by cleanup(). */
 const open: OpenStore = async () => {
@@ -17,7 +21,7 @@ const open: OpenStore = async () => {
   return {
     store,
     async query(sqlText) {
-      raw ??= new BetterSqlite3(join(dir, 'nested', 'relay.db'));
+      raw ??= new Database(join(dir, 'nested', 'relay.db'));
       return raw.prepare(sqlText).all() as Record<string, unknown>[];
     },
     async cleanup() {
@@ -59,7 +63,7 @@ describe('SqliteStore file', () => {
       });
       assert.equal(id, '1');
       assert.ok(existsSync(`${path}-wal`), 'a -wal file exists while the store is open');
-      const reader = new BetterSqlite3(path, { readonly: true });
+      const reader = new Database(path, { readonly: true });
       try {
         assert.equal(reader.pragma('journal_mode', { simple: true }), 'wal');
         assert.deepEqual(reader.prepare('select id, message_content from workflow_messages').all(), [{ id: 1, message_content: '{"msg_type":"t"}' }]);

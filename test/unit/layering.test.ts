@@ -26,7 +26,7 @@ const FOLDER_RULES: Readonly<Record<string, readonly string[]>> = {
   store: ['model', 'bus*'], // persistence knows the model; backends stay behind the Store interface
   bus: ['model'], // the bus moves events between processes; it knows neither producers nor consumers
   hub: ['model', 'store*', 'bus*'], // the hub fans events out to SSE clients; storage and transport stay behind interfaces
-  auth: ['model', 'store*'], // auth checks keys and sessions against the Store interface only
+  auth: ['model', 'store*', 'store/sqlite-driver.ts'], // auth checks keys and sessions against the Store interface only; django-db.ts opens SQLite with the store's driver choice
   cluster: ['model', 'hub', 'broker', 'bus*'], // coordination between processes sits above the core, below HTTP
   http: ['model', 'hub', 'auth', 'broker', 'cluster', 'store*', 'bus*'], // routes adapt the core to HTTP; app picks the concrete store and bus
   app: ['model', 'broker', 'ingest', 'store', 'bus', 'hub', 'http', 'auth', 'cluster'], // the composition root wires everything, except the CLI above it
@@ -48,6 +48,7 @@ const PACKAGE_HOMES: Readonly<Record<string, readonly string[]>> = {
   'prom-client': ['app/prometheus.ts'], // one place owns the metrics registry; the rest sees the Metrics interface
   ioredis: ['bus/', 'cluster/'], // Redis is a transport detail of bus and cluster
   'better-sqlite3': ['store/', 'auth/django-db.ts'], // databases are store backends; the one exception reads swf-monitor's credentials, read-only
+  'better-sqlite3-13': ['store/sqlite-driver.ts'], // one place picks the build for the running Node
   pg: ['store/', 'auth/django-db.ts'],
   fastify: ['http/', 'app/'], // the web framework stays at the edge
   '@fastify/*': ['http/', 'app/'],
@@ -65,6 +66,7 @@ const IMPORT_PATTERNS = [
   /\b(?:import|export)\s[^'";]*?\bfrom\s*['"]([^'"]+)['"]/g, // import/export [type] … from '…', multi-line lists too
   /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g, // dynamic import('…')
   /\bimport\s+['"]([^'"]+)['"]/g, // side-effect import '…'
+  /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g, // require('…') through createRequire
 ];
 
 function importsOf(from: string, source: string): Import[] {
@@ -223,6 +225,7 @@ test('the checks do fail: planted violations in fake files are each reported', (
     ['http/ops.ts', "import type { HttpDeps } from './server.js';\n"],
     ['app/app.ts', "import '../bus/redis.js';\n"],
     ['metrics.ts', "import { Registry } from 'prom-client';\n"],
+    ['bus/index.ts', "const s = require('better-sqlite3-13');\n"],
     ['big.ts', 'x;\n'.repeat(MAX_LINES + 1)],
     ...Array.from({ length: MAX_ROOT_FILES - 1 }, (_, i): [string, string] => [`leaf${i}.ts`, '']),
   ]);
@@ -234,7 +237,10 @@ test('the checks do fail: planted violations in fake files are each reported', (
   assert.deepEqual(checkOnlyImportedBy(e), ['src/model/x.ts:1 → src/http/server.ts   (only src/app/ may import src/http/)']);
   assert.deepEqual(checkPrivate(e), ['src/app/app.ts:1 → src/bus/redis.ts   (private to src/bus/: go through bus/bus.ts or bus/index.ts)']);
   assert.deepEqual(checkRoutes(e), ['src/http/ops.ts:1 → src/http/server.ts   (take dependencies from src/http/deps.ts)']);
-  assert.deepEqual(checkPackages(fake), ['src/metrics.ts:1 → prom-client   (prom-client only in src/app/prometheus.ts)']);
+  assert.deepEqual(checkPackages(fake), [
+    'src/metrics.ts:1 → prom-client   (prom-client only in src/app/prometheus.ts)',
+    'src/bus/index.ts:1 → better-sqlite3-13   (better-sqlite3-13 only in src/store/sqlite-driver.ts)',
+  ]);
   assert.deepEqual(checkSize(fake), [
     'src/ has 9 files at its root (max 8): big.ts, leaf0.ts, leaf1.ts, leaf2.ts, leaf3.ts, leaf4.ts, leaf5.ts, leaf6.ts, metrics.ts',
     'src/big.ts has 501 lines (max 500)',

@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 bash scripts/ensure-test-services.sh
 npm run --silent build
+# node_modules is installed per Node (better-sqlite3 12 is built for one Node ABI; the Node >= 22 build is
+# an optional package that npm adds only there): one line that says so, not a failure in every SQLite test.
+if ! err=$(node --input-type=module -e "
+  try { const { sqliteDriver } = await import('./dist/store/sqlite-driver.js'); new (sqliteDriver())(':memory:').close(); }
+  catch (err) { console.error(String(err.message).replace(/\s+/g, ' ')); process.exit(1); }" 2>&1); then
+  echo "sqlite: the SQLite driver does not load on Node $(node --version): $err" >&2
+  exit 1
+fi
+echo "sqlite: ok (Node $(node --version))"
 # Unit tests first: they need no server and fail fast.
 exec node --import tsx --test --test-timeout=300000 \
   test/unit/*.test.ts test/contract/*.test.ts test/integration/*.test.ts test/browser/*.test.ts "$@"

@@ -72,6 +72,9 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
         ACTIVEMQ_HEARTBEAT_MS: '2000',
         SSE_HEARTBEAT_SECONDS: '1',
         LOG_LEVEL: 'warn',
+        // Young generation capped at Node 20's default (16 MB semi-spaces): Node 24 grows it to 128 MB
+        // under this load, and the slow-reader RSS bound is about what the relay keeps, not V8's nursery.
+        NODE_OPTIONS: '--max-semi-space-size=16',
       };
       token = await makeToken(env);
       relay = await startRelay(env, { waitForBroker: token });

@@ -73,6 +73,8 @@ export interface SessionsTable {
   created_at: string;
   expires_at: string;
   revoked_at: string | null;
+  /** The token the session was made with, or null (password sign-in). */
+  token_id: number | string | null;
 }
 
 export interface SubscribersTable {

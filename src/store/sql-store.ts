@@ -6,7 +6,8 @@ import { Migrator, sql, type Expression, type ExpressionBuilder, type Kysely, ty
 import type { Filters } from '../model/filter.js';
 import { AGENT_STATUS } from '../model/message.js';
 import { migrationsFor } from './migrations/index.js';
-import type { Database, WorkflowMessagesTable, TokensTable, UsersTable } from './schema.js';
+import type { Database, WorkflowMessagesTable } from './schema.js';
+import { SqlIdentity } from './sql-identity.js';
 import type {
   Dialect,
   HistoryQuery,
@@ -15,14 +16,10 @@ import type {
   StoredAgent,
   StoredMessage,
   StoredRejected,
-  StoredSession,
   StoredSubscriber,
-  StoredToken,
-  StoredUser,
   SubscriberOpen,
   SubscriberUpdate,
 } from './store.js';
-import { isEventId } from '../model/event.js';
 
 /** relay_state key: highest message id removed by retention. */
 const PRUNED_THROUGH = 'pruned_through_id';
@@ -33,12 +30,14 @@ const SUBSCRIBER_CHUNK = 500;
 /** Rows per INSERT statement: far below both dialects' bound-parameter limits. */
 const INSERT_CHUNK = 500;
 
-/** Store implementation over a Kysely instance; the instance is owned (closed by close()). */
-export class SqlStore implements Store {
+/** Store implementation over a Kysely instance; the instance is owned (closed by close()). Identity queries: sql-identity.ts. */
+export class SqlStore extends SqlIdentity implements Store {
   constructor(
     readonly dialect: Dialect,
-    protected readonly db: Kysely<Database>,
-  ) {}
+    db: Kysely<Database>,
+  ) {
+    super(db);
+  }
 
   async migrate(): Promise<string[]> {
     const migrator = new Migrator({
@@ -273,96 +272,6 @@ export class SqlStore implements Store {
     }));
   }
 
-  async createUser(username: string): Promise<StoredUser> {
-    const row = await this.db
-      .insertInto('users')
-      .values({ username, password_hash: null, is_active: 1, created_at: new Date().toISOString() })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toUser(row);
-  }
-
-  async findUser(username: string): Promise<StoredUser | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
-    return row ? toUser(row) : undefined;
-  }
-
-  async setPassword(username: string, passwordHash: string): Promise<boolean> {
-    const result = await this.db.updateTable('users').set({ password_hash: passwordHash }).where('username', '=', username).executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
-  }
-
-  async insertSession(session: { idHash: string; userId: string; expiresAt: string }): Promise<void> {
-    await this.db
-      .insertInto('sessions')
-      .values({ id_hash: session.idHash, user_id: session.userId, created_at: new Date().toISOString(), expires_at: session.expiresAt, revoked_at: null })
-      .execute();
-  }
-
-  async findSession(idHash: string): Promise<StoredSession | undefined> {
-    const row = await this.db
-      .selectFrom('sessions')
-      .innerJoin('users', 'users.id', 'sessions.user_id')
-      .select(['sessions.user_id', 'sessions.expires_at', 'sessions.revoked_at', 'users.username', 'users.is_active'])
-      .where('sessions.id_hash', '=', idHash)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    return { userId: String(row.user_id), username: row.username, userActive: Boolean(row.is_active), expiresAt: row.expires_at, revokedAt: row.revoked_at };
-  }
-
-  async revokeSession(idHash: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('sessions')
-      .set({ revoked_at: new Date().toISOString() })
-      .where('id_hash', '=', idHash)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
-  }
-
-  async insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean; expiresAt?: string | null }): Promise<StoredToken> {
-    const row = await this.db
-      .insertInto('tokens')
-      .values({
-        user_id: token.userId,
-        key_prefix: token.keyPrefix,
-        key_hash: token.keyHash,
-        name: token.name,
-        can_publish: token.canPublish ? 1 : 0,
-        created_at: new Date().toISOString(),
-        revoked_at: null,
-        expires_at: token.expiresAt ?? null,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const stored = await this.tokensQuery().where('tokens.id', '=', row.id).executeTakeFirstOrThrow();
-    return toToken(stored);
-  }
-
-  async findTokenByPrefix(keyPrefix: string): Promise<StoredToken | undefined> {
-    const row = await this.tokensQuery().where('tokens.key_prefix', '=', keyPrefix).executeTakeFirst();
-    return row ? toToken(row) : undefined;
-  }
-
-  async listTokens(): Promise<StoredToken[]> {
-    const rows = await this.tokensQuery().orderBy('tokens.id').execute();
-    return rows.map(toToken);
-  }
-
-  async revokeToken(idOrPrefix: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('tokens')
-      .set({ revoked_at: new Date().toISOString() })
-      .where((eb) => {
-        const byPrefix = eb('key_prefix', '=', idOrPrefix);
-        // Only numbers that fit a bigint can be ids (PostgreSQL refuses larger ones outright).
-        return isEventId(idOrPrefix) ? eb.or([byPrefix, eb('id', '=', idOrPrefix)]) : byPrefix;
-      })
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
-  }
-
   async openSubscriber(s: SubscriberOpen): Promise<void> {
     await this.db
       .insertInto('subscribers')
@@ -434,14 +343,6 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     await this.db.destroy();
   }
-
-  private tokensQuery() {
-    return this.db
-      .selectFrom('tokens')
-      .innerJoin('users', 'users.id', 'tokens.user_id')
-      .selectAll('tokens')
-      .select(['users.username', 'users.is_active']);
-  }
 }
 
 /** The SQL form of filters.matches() over the stored columns (the same fields live matching reads). */
@@ -475,25 +376,5 @@ function toStoredMessage(r: Selectable<WorkflowMessagesTable>): StoredMessage {
     queueName: r.queue_name,
     sentAt: r.sent_at,
     content: r.message_content,
-  };
-}
-
-function toUser(r: Selectable<UsersTable>): StoredUser {
-  return { id: String(r.id), username: r.username, isActive: Boolean(r.is_active), passwordHash: r.password_hash };
-}
-
-function toToken(r: Selectable<TokensTable> & { username: string; is_active: number }): StoredToken {
-  return {
-    id: String(r.id),
-    userId: String(r.user_id),
-    username: r.username,
-    userActive: Boolean(r.is_active),
-    keyPrefix: r.key_prefix,
-    keyHash: r.key_hash,
-    name: r.name,
-    canPublish: Boolean(r.can_publish),
-    createdAt: r.created_at,
-    revokedAt: r.revoked_at,
-    expiresAt: r.expires_at,
   };
 }

@@ -106,13 +106,25 @@ export interface StoredUser {
   readonly passwordHash?: string | null;
 }
 
-/** A browser session (the cookie value itself is never stored, only its hash). */
+/**
+ * A browser session (the cookie value itself is never stored, only its hash).
+ * One made with a token ends with it: `expiresAt` and `revokedAt` are then the
+ * earlier of the session's and the token's.
+ */
 export interface StoredSession {
   readonly userId: string;
   readonly username: string;
   readonly userActive: boolean;
   readonly expiresAt: string;
   readonly revokedAt: string | null;
+  /** The token it was made with, or null (password sign-in). */
+  readonly tokenId: string | null;
+}
+
+/** Credentials that open streams are using: token ids and session id hashes. */
+export interface CredentialRefs {
+  readonly tokenIds: readonly string[];
+  readonly sessionIdHashes: readonly string[];
 }
 
 /** A token as stored (no key, only its hash). */
@@ -217,9 +229,11 @@ export interface IdentityStore {
   /** Creates a user (no password) and returns it; throws if the name is taken. */
   createUser(username: string): Promise<StoredUser>;
   findUser(username: string): Promise<StoredUser | undefined>;
-  /** Sets a user's password hash; false when there is no such user. */
+  /** Sets a user's password hash and ends all of the user's sessions; false when there is no such user. */
   setPassword(username: string, passwordHash: string): Promise<boolean>;
-  insertSession(session: { idHash: string; userId: string; expiresAt: string }): Promise<void>;
+  /** Enables or disables a user (a disabled user's tokens and sessions do not authenticate); false when there is no such user. */
+  setUserActive(username: string, active: boolean): Promise<boolean>;
+  insertSession(session: { idHash: string; userId: string; expiresAt: string; tokenId?: string | null }): Promise<void>;
   findSession(idHash: string): Promise<StoredSession | undefined>;
   /** Revokes a session; false when none matched or it was already revoked. */
   revokeSession(idHash: string): Promise<boolean>;
@@ -228,6 +242,12 @@ export interface IdentityStore {
   listTokens(): Promise<StoredToken[]>;
   /** Marks a token revoked by id or key prefix; false when none matched or it was already revoked. */
   revokeToken(idOrPrefix: string): Promise<boolean>;
+  /**
+   * Of `refs`, those that still authenticate at `now` (ISO): not revoked, not
+   * expired, user active, and for a session its token (if any) likewise. One
+   * query for the lot: open streams re-check their credentials with it.
+   */
+  liveCredentials(refs: CredentialRefs, now: string): Promise<CredentialRefs>;
 }
 
 /** SSE subscribers: one row per connection, counters flushed in batches. */

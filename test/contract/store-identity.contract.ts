@@ -99,11 +99,100 @@ export function identityStoreContract(name: string, open: OpenStore<IdentityStor
         const user = (await store.findUser('sess-user'))!;
         const expiresAt = '2030-01-01T00:00:00.000Z';
         await store.insertSession({ idHash: 'hash-1', userId: user.id, expiresAt });
-        assert.deepEqual(await store.findSession('hash-1'), { userId: user.id, username: 'sess-user', userActive: true, expiresAt, revokedAt: null });
+        assert.deepEqual(await store.findSession('hash-1'), { userId: user.id, username: 'sess-user', userActive: true, expiresAt, revokedAt: null, tokenId: null });
         assert.equal(await store.findSession('hash-unknown'), undefined);
         assert.equal(await store.revokeSession('hash-1'), true);
         assert.equal(await store.revokeSession('hash-1'), false);
         assert.match((await store.findSession('hash-1'))!.revokedAt ?? '', /^\d{4}-/);
+      });
+    });
+
+    describe('revocation: sessions made with tokens, disabled users, password changes, live credentials', () => {
+      const future = '2030-01-01T00:00:00.000Z';
+      const token = async (username: string, prefix: string, expiresAt: string | null = null) => {
+        const user = (await store.findUser(username)) ?? (await store.createUser(username));
+        return store.insertToken({ userId: user.id, keyPrefix: prefix, keyHash: 'r'.repeat(64), name: null, canPublish: false, expiresAt });
+      };
+
+      it('a session made with a token carries its id and is revoked with it', async () => {
+        const t = await token('rev-user', 'rev00001');
+        await store.insertSession({ idHash: 'rev-s1', userId: t.userId, expiresAt: future, tokenId: t.id });
+        await store.insertSession({ idHash: 'rev-s2', userId: t.userId, expiresAt: future });
+        assert.equal((await store.findSession('rev-s1'))?.tokenId, t.id);
+        assert.equal((await store.findSession('rev-s1'))?.revokedAt, null);
+        assert.equal(await store.revokeToken(t.keyPrefix), true);
+        assert.match((await store.findSession('rev-s1'))?.revokedAt ?? '', /^\d{4}-/, 'revoking the token ends its session');
+        assert.equal((await store.findSession('rev-s2'))?.revokedAt, null, 'a password session of the same user is untouched');
+      });
+
+      it("a session made with a token expires no later than the token", async () => {
+        const soon = '2029-06-01T00:00:00.000Z';
+        const t = await token('rev-user', 'rev00002', soon);
+        await store.insertSession({ idHash: 'rev-s3', userId: t.userId, expiresAt: future, tokenId: t.id });
+        assert.equal((await store.findSession('rev-s3'))?.expiresAt, soon);
+        const late = await token('rev-user', 'rev00003', '2031-01-01T00:00:00.000Z');
+        await store.insertSession({ idHash: 'rev-s4', userId: t.userId, expiresAt: future, tokenId: late.id });
+        assert.equal((await store.findSession('rev-s4'))?.expiresAt, future, "the session's own expiry when it is earlier");
+      });
+
+      it('setUserActive disables and enables a user (tokens and sessions see it); false for an unknown user', async () => {
+        assert.equal(await store.setUserActive('rev-user', false), true);
+        assert.equal((await store.findUser('rev-user'))?.isActive, false);
+        assert.equal((await store.findTokenByPrefix('rev00003'))?.userActive, false);
+        assert.equal((await store.findSession('rev-s2'))?.userActive, false);
+        assert.equal(await store.setUserActive('rev-user', true), true);
+        assert.equal((await store.findTokenByPrefix('rev00003'))?.userActive, true);
+        assert.equal(await store.setUserActive('nobody-here', false), false);
+      });
+
+      it("setPassword ends every session of that user, and only that user's", async () => {
+        const other = await store.createUser('rev-other');
+        await store.insertSession({ idHash: 'rev-o1', userId: other.id, expiresAt: future });
+        assert.equal(await store.setPassword('rev-user', 'scrypt$new'), true);
+        assert.match((await store.findSession('rev-s2'))?.revokedAt ?? '', /^\d{4}-/);
+        assert.match((await store.findSession('rev-s4'))?.revokedAt ?? '', /^\d{4}-/);
+        assert.equal((await store.findSession('rev-o1'))?.revokedAt, null);
+      });
+
+      it('liveCredentials returns, in one call, the tokens and sessions that still authenticate', async () => {
+        const now = '2028-01-01T00:00:00.000Z';
+        const live = await token('live-user', 'live0001');
+        const expired = await token('live-user', 'live0002', '2027-12-31T23:59:59.000Z');
+        const revoked = await token('live-user', 'live0003');
+        await store.revokeToken(revoked.id);
+        const disabled = await token('live-off', 'live0004');
+        const user = (await store.findUser('live-user'))!;
+        await store.insertSession({ idHash: 'live-s-ok', userId: user.id, expiresAt: future });
+        await store.insertSession({ idHash: 'live-s-tok', userId: user.id, expiresAt: future, tokenId: live.id });
+        await store.insertSession({ idHash: 'live-s-exptok', userId: user.id, expiresAt: future, tokenId: expired.id });
+        await store.insertSession({ idHash: 'live-s-revtok', userId: user.id, expiresAt: future, tokenId: revoked.id });
+        await store.insertSession({ idHash: 'live-s-old', userId: user.id, expiresAt: '2027-01-01T00:00:00.000Z' });
+        await store.insertSession({ idHash: 'live-s-revoked', userId: user.id, expiresAt: future });
+        await store.revokeSession('live-s-revoked');
+        await store.insertSession({ idHash: 'live-s-off', userId: disabled.userId, expiresAt: future });
+        await store.setUserActive('live-off', false);
+
+        const refs = {
+          tokenIds: [live.id, expired.id, revoked.id, disabled.id, '987654', live.id],
+          sessionIdHashes: ['live-s-ok', 'live-s-tok', 'live-s-exptok', 'live-s-revtok', 'live-s-old', 'live-s-revoked', 'live-s-off', 'no-such-session'],
+        };
+        const got = await store.liveCredentials(refs, now);
+        assert.deepEqual([...got.tokenIds].sort(), [live.id]);
+        assert.deepEqual([...got.sessionIdHashes].sort(), ['live-s-ok', 'live-s-tok']);
+        assert.deepEqual(await store.liveCredentials({ tokenIds: [], sessionIdHashes: [] }, now), { tokenIds: [], sessionIdHashes: [] });
+        assert.deepEqual(await store.liveCredentials({ tokenIds: [live.id], sessionIdHashes: [] }, now), { tokenIds: [live.id], sessionIdHashes: [] });
+        assert.deepEqual(await store.liveCredentials({ tokenIds: [], sessionIdHashes: ['live-s-ok'] }, now), { tokenIds: [], sessionIdHashes: ['live-s-ok'] });
+        // Re-enabling the user brings its credentials back.
+        await store.setUserActive('live-off', true);
+        assert.deepEqual((await store.liveCredentials({ tokenIds: [disabled.id], sessionIdHashes: ['live-s-off'] }, now)).sessionIdHashes, ['live-s-off']);
+      });
+
+      it('liveCredentials handles more credentials than one statement lists', async () => {
+        const user = (await store.findUser('live-user'))!;
+        const hashes = Array.from({ length: 1203 }, (_, i) => `bulk-${i}`);
+        for (const idHash of hashes.filter((_, i) => i % 2 === 0)) await store.insertSession({ idHash, userId: user.id, expiresAt: future });
+        const got = await store.liveCredentials({ tokenIds: [], sessionIdHashes: hashes }, '2028-01-01T00:00:00.000Z');
+        assert.deepEqual([...got.sessionIdHashes].sort(), hashes.filter((_, i) => i % 2 === 0).sort());
       });
     });
   });

@@ -8,6 +8,7 @@ import * as initial from './0001-initial.js';
 import * as relayState from './0002-relay-state.js';
 import * as tokenExpiry from './0003-token-expiry.js';
 import * as housekeeping from './0004-housekeeping.js';
+import * as sessionToken from './0005-session-token.js';
 
 type Step = { up(db: Kysely<unknown>, dialect: Dialect): Promise<void> };
 
@@ -16,6 +17,7 @@ const STEPS: Record<string, Step> = {
   '0002-relay-state': relayState,
   '0003-token-expiry': tokenExpiry,
   '0004-housekeeping': housekeeping,
+  '0005-session-token': sessionToken,
 };
 
 /** The migrations for one dialect, keyed by version name. */

@@ -23,6 +23,7 @@ import type { StatusSources } from '../http/deps.js';
 import { checkReadiness } from '../http/ops.js';
 import { buildHttpServer } from '../http/server.js';
 import { clientRecords } from '../hub/client-records.js';
+import { CredentialWatch } from '../hub/credential-watch.js';
 import { Hub } from '../hub/hub.js';
 import { encodeControl } from '../hub/sse-frame.js';
 import { SubscriberRecorder } from '../hub/subscribers.js';
@@ -87,6 +88,8 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     ? new RetentionJob(store, { messageDays: config.retentionDays, subscriberDays: config.subscribersRetentionDays }, log.child({ part: 'retention' }))
     : null;
   const subscribers = new SubscriberRecorder(store, log, processName, () => hub.clients());
+  // Revocation reaches open streams through the shared store, in every web process.
+  const credentialWatch = runsWeb ? new CredentialWatch(hub, store, log.child({ part: 'credentials' })) : null;
   const snapshot = (): ProcessSnapshot => ({
     process: processName,
     role,
@@ -151,6 +154,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
         url = await http.listen({ host: config.http.host, port: config.http.port });
         hub.startHeartbeats(config.sse.heartbeatSeconds);
         subscribers.start();
+        credentialWatch?.start();
         void django?.start();
       }
       registry?.start();
@@ -172,6 +176,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
       await ingestor?.stop();
       await lease?.release();
       hub.stopHeartbeats();
+      credentialWatch?.stop();
       await hub.closeAll(encodeControl('shutdown', { reason: 'server shutdown' }), SHUTDOWN_SPREAD_MS);
       await subscribers.stop();
       await retention?.stop();

@@ -16,6 +16,8 @@ export interface Principal {
   readonly username: string;
   /** The token used, or null for a session or a trusted proxy. */
   readonly tokenId: string | null;
+  /** The session used (SHA-256 of its id), for a relay session: open streams re-check it. */
+  readonly sessionIdHash?: string;
   /** Publishing over HTTP needs a token created with --publish. */
   readonly canPublish: boolean;
   /** How it was proved; the django-* ways are swf-monitor's own credentials (auth/django.ts). */
@@ -73,5 +75,5 @@ export async function authenticateKey(store: IdentityStore, key: string | null):
   if (!token || !same || token.revokedAt !== null || expired || !token.userActive) {
     throw new AppError('NOT_AUTHENTICATED', 'Invalid token.');
   }
-  return { userId: token.userId, username: token.username, tokenId: token.id, canPublish: token.canPublish };
+  return { userId: token.userId, username: token.username, tokenId: token.id, canPublish: token.canPublish, via: 'token' };
 }

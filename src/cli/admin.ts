@@ -1,4 +1,4 @@
-/** Administration commands: migrate, token create|list|revoke, user create. */
+/** Administration commands: migrate, token create|list|revoke, user create|passwd|disable|enable. */
 import type { Command } from 'commander';
 import { hashPassword } from '../auth/passwords.js';
 import { createToken } from '../auth/tokens.js';
@@ -60,12 +60,10 @@ export function registerAdmin(cli: Command, config: () => Config): void {
   const user = cli.command('user').description('manage users who sign in to the web page');
   user
     .command('create <username>')
-    .description('create a user (or set the password of an existing one); the password is read from a prompt or stdin')
+    .description('create a user (or set the password of an existing one, ending its sessions); the password is read from a prompt or stdin')
     .option('--password-stdin', 'read the password from the first line of standard input')
     .action(async (username: string, opts: { passwordStdin?: boolean }) => {
-      const password = opts.passwordStdin ? await readFirstLine(process.stdin) : await promptPassword(`password for ${username}: `);
-      if (password.length < 8) throw new ConfigError(['password: at least 8 characters']);
-      const hash = await hashPassword(password);
+      const hash = await readPasswordHash(username, opts);
       const created = await withStore(config, async (store) => {
         const existing = await store.findUser(username);
         if (!existing) await store.createUser(username);
@@ -74,6 +72,31 @@ export function registerAdmin(cli: Command, config: () => Config): void {
       });
       process.stdout.write(`${created ? 'created' : 'updated'} user ${username}\n`);
     });
+  user
+    .command('passwd <username>')
+    .description("change a user's password and end all of the user's sessions")
+    .option('--password-stdin', 'read the password from the first line of standard input')
+    .action(async (username: string, opts: { passwordStdin?: boolean }) => {
+      const hash = await readPasswordHash(username, opts);
+      if (!(await withStore(config, (store) => store.setPassword(username, hash)))) throw new AppError('NOT_FOUND', `no user named "${username}"`);
+      process.stdout.write(`changed the password of ${username}; its sessions are ended\n`);
+    });
+  for (const [name, active] of [['disable', false], ['enable', true]] as const) {
+    user
+      .command(`${name} <username>`)
+      .description(active ? 'let a disabled user authenticate again' : "stop a user's tokens and sessions from authenticating; open streams close within seconds")
+      .action(async (username: string) => {
+        if (!(await withStore(config, (store) => store.setUserActive(username, active)))) throw new AppError('NOT_FOUND', `no user named "${username}"`);
+        process.stdout.write(`${name}d user ${username}\n`);
+      });
+  }
+}
+
+/** Reads a new password (prompt, or the first line of stdin) and hashes it. */
+async function readPasswordHash(username: string, opts: { passwordStdin?: boolean }): Promise<string> {
+  const password = opts.passwordStdin ? await readFirstLine(process.stdin) : await promptPassword(`password for ${username}: `);
+  if (password.length < 8) throw new ConfigError(['password: at least 8 characters']);
+  return hashPassword(password);
 }
 
 /** Runs `fn` on the migrated store, then closes it. */

@@ -72,10 +72,11 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
     if (wait > 0) throw new AppError('RATE_LIMITED', 'Too many failed sign-ins; wait and try again.', {}, wait);
 
     let userId: string | null = null;
+    let tokenId: string | null = null;
     let name = username;
     if (typeof body.token === 'string' && body.token !== '') {
       const principal = await authenticateKey(store, body.token).catch(() => null);
-      if (principal) ({ userId, username: name } = principal);
+      if (principal) ({ userId, username: name, tokenId } = principal);
     } else if (username !== '' && typeof body.password === 'string') {
       const password = body.password;
       const user = await store.findUser(username);
@@ -90,7 +91,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: HttpDeps, authent
     limiter.succeed(keys);
     // Always a fresh session id: a cookie planted before sign-in is never promoted.
     await endSession(store, request.cookies[SESSION_COOKIE]);
-    const session = await createSession(store, userId, config.sessionTtlMs);
+    // A session made with a token ends with that token (revoked, expired).
+    const session = await createSession(store, userId, config.sessionTtlMs, tokenId);
     setSessionCookie(reply, session.id, session.expiresAt, secure(request), cookiePath(request));
     return { username: name, expires_at: session.expiresAt.toISOString() };
   });

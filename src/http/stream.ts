@@ -1,6 +1,7 @@
 /** `GET /api/messages/stream/`: the SSE stream (SPEC §3). */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { SseClient } from '../hub/sse-client.js';
+import type { Principal } from '../auth/tokens.js';
+import { SseClient, type StreamCredential } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
 import { filtersToJson, parseFilters } from '../model/filter.js';
 import { replay } from '../hub/replay.js';
@@ -53,7 +54,13 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     if (request.raw.httpVersionMajor >= 2) delete headers.Connection;
     res.writeHead(200, headers);
     if (request.raw.httpVersionMajor < 2) res.socket?.setNoDelay(true);
-    const client = new SseClient(res, { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId }, config.sse.clientQueueSize, deps.metrics, config.sse.clientQueueBytes);
+    const client = new SseClient(
+      res,
+      { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId, credential: streamCredential(principal) },
+      config.sse.clientQueueSize,
+      deps.metrics,
+      config.sse.clientQueueBytes,
+    );
     res.write(encodeConnected({ client_id: client.id, status: 'connected', last_event_id: lastEventId }));
     // Join live first (held back while replaying), so nothing published during the replay is missed.
     if (lastEventId !== null) client.beginReplay();
@@ -94,7 +101,7 @@ function streamSchema(config: HttpDeps['config']) {
       "- one event per message: the event name is the message's `msg_type` (`message` when unusable as a name), `id:` its stored id, `data:` the enriched message as one line of JSON;",
       '- `heartbeat` every SSE_HEARTBEAT_SECONDS: `{"timestamp": <float UNIX time>}`;',
       '- `gap` when events the client asked for will not come: `{"reason": "slow_client"|"replay_limit"|"retention"|"unknown_id", "from_id", "to_id", "dropped"}` (page them from GET /api/messages/);',
-      '- `shutdown` before the process closes the stream: reconnect with Last-Event-ID.',
+      '- `shutdown` before the process closes the stream: reconnect with Last-Event-ID (`{"reason": "revoked"}`: the credential was revoked, expired or its user disabled; reconnecting gets 401).',
       'HEAD checks auth, filters and Last-Event-ID and opens no stream.',
     ].join('\n'),
     tags: ['stream'],
@@ -110,6 +117,13 @@ function streamSchema(config: HttpDeps['config']) {
       ...errorResponses(400, 401, 429, 503),
     },
   };
+}
+
+/** The relay credential an open stream is re-checked against (hub/credential-watch.ts); swf-monitor's and proxy users have none here. */
+function streamCredential(principal: Principal): StreamCredential | null {
+  if (principal.via === 'token' && principal.tokenId !== null) return { kind: 'token', id: principal.tokenId };
+  if (principal.via === 'session' && principal.sessionIdHash !== undefined) return { kind: 'session', id: principal.sessionIdHash };
+  return null;
 }
 
 /** Last-Event-ID from the header (what browsers send) or the `last_event_id` query parameter; 400 when malformed. */

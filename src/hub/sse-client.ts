@@ -19,6 +19,8 @@ export const CLOSE_REASONS = {
   clientGone: 'client_gone',
   shutdown: 'shutdown',
   error: 'error',
+  /** The stream's credential was revoked or expired, or its user disabled (credential-watch.ts). */
+  revoked: 'revoked',
 } as const;
 export type CloseReason = (typeof CLOSE_REASONS)[keyof typeof CLOSE_REASONS];
 
@@ -28,6 +30,14 @@ export interface ClientInfo {
   readonly remoteAddress: string | null;
   readonly filters: Filters;
   readonly lastEventId: string | null;
+  /** The relay credential the stream was opened with, re-checked while it is open; null when none is (proxy, swf-monitor's). */
+  readonly credential?: StreamCredential | null;
+}
+
+/** A relay token (by id) or session (by the SHA-256 of its id). */
+export interface StreamCredential {
+  readonly kind: 'token' | 'session';
+  readonly id: string;
 }
 
 /** Most live events held back during a replay before the replay reads them from the store instead. */

@@ -34,7 +34,7 @@ const FOLDER_RULES: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Implementation files (a trailing / means a whole folder): only their own folder may import them. */
-const PRIVATE = ['store/sqlite.ts', 'store/postgres.ts', 'store/sql-store.ts', 'store/schema.ts', 'store/migrations/', 'bus/memory.ts', 'bus/redis.ts'];
+const PRIVATE = ['store/sqlite.ts', 'store/postgres.ts', 'store/sql-store.ts', 'store/sql-identity.ts', 'store/schema.ts', 'store/migrations/', 'bus/memory.ts', 'bus/redis.ts'];
 
 /** Folder → the only folders (besides itself) that may import it. */
 const ONLY_IMPORTED_BY: Readonly<Record<string, readonly string[]>> = {

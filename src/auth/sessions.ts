@@ -4,7 +4,7 @@
  * A new id on every login (no fixation); logout and expiry end it.
  */
 import { randomBytes } from 'node:crypto';
-import { hashKey, type Principal } from './tokens.js';
+import { allowedNamespaces, hashKey, type Principal } from './tokens.js';
 import type { IdentityStore } from '../store/store.js';
 
 /** Name of the session cookie. */
@@ -27,7 +27,17 @@ export async function sessionPrincipal(store: IdentityStore, cookie: string | un
   const idHash = hashKey(cookie);
   const session = await store.findSession(idHash);
   if (!session || session.revokedAt !== null || !session.userActive || Date.parse(session.expiresAt) <= Date.now()) return null;
-  return { userId: session.userId, username: session.username, tokenId: null, canPublish: false, via: 'session', sessionIdHash: idHash };
+  return {
+    userId: session.userId,
+    username: session.username,
+    tokenId: null,
+    canPublish: false,
+    via: 'session',
+    sessionIdHash: idHash,
+    // A session made with a restricted token keeps the token's restriction.
+    namespaces: allowedNamespaces(session.userNamespaces, session.tokenNamespaces),
+    isAdmin: session.userAdmin,
+  };
 }
 
 /** Ends the session of a cookie (no-op for an unknown one). */

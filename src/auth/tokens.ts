@@ -20,6 +20,10 @@ export interface Principal {
   readonly sessionIdHash?: string;
   /** Publishing over HTTP needs a token created with --publish. */
   readonly canPublish: boolean;
+  /** The only namespaces it may see (user's and token's restrictions together); null or absent: all. */
+  readonly namespaces?: ReadonlySet<string> | null;
+  /** Sees other users' stream details (user create --admin). */
+  readonly isAdmin?: boolean;
   /** How it was proved; the django-* ways are swf-monitor's own credentials (auth/django.ts). */
   readonly via?: 'token' | 'session' | 'proxy' | 'django-token' | 'django-session';
 }
@@ -38,7 +42,7 @@ export function hashKey(key: string): string {
 export async function createToken(
   store: IdentityStore,
   username: string,
-  options: { createUser?: boolean; name?: string | null; canPublish?: boolean; expiresAt?: Date | null } = {},
+  options: { createUser?: boolean; name?: string | null; canPublish?: boolean; expiresAt?: Date | null; namespaces?: readonly string[] | null } = {},
 ): Promise<{ key: string; token: StoredToken }> {
   let user = await store.findUser(username);
   if (!user) {
@@ -53,6 +57,7 @@ export async function createToken(
     name: options.name ?? null,
     canPublish: options.canPublish ?? false,
     expiresAt: options.expiresAt?.toISOString() ?? null,
+    namespaces: options.namespaces ?? null,
   });
   return { key, token };
 }
@@ -75,5 +80,23 @@ export async function authenticateKey(store: IdentityStore, key: string | null):
   if (!token || !same || token.revokedAt !== null || expired || !token.userActive) {
     throw new AppError('NOT_AUTHENTICATED', 'Invalid token.');
   }
-  return { userId: token.userId, username: token.username, tokenId: token.id, canPublish: token.canPublish, via: 'token' };
+  return {
+    userId: token.userId,
+    username: token.username,
+    tokenId: token.id,
+    canPublish: token.canPublish,
+    via: 'token',
+    namespaces: allowedNamespaces(token.userNamespaces, token.namespaces),
+    isAdmin: token.userAdmin,
+  };
+}
+
+/** The namespaces allowed by both restrictions (a null one allows all); null when neither restricts. */
+export function allowedNamespaces(...lists: (readonly string[] | null)[]): ReadonlySet<string> | null {
+  let allowed: Set<string> | null = null;
+  for (const list of lists) {
+    if (list === null) continue;
+    allowed = allowed === null ? new Set(list) : new Set(list.filter((ns) => allowed!.has(ns)));
+  }
+  return allowed;
 }

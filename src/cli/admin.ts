@@ -1,9 +1,11 @@
-/** Administration commands: migrate, token create|list|revoke, user create|passwd|disable|enable. */
+/** Administration commands: migrate, token create|list|revoke, user create|passwd|set-admin|disable|enable. */
 import type { Command } from 'commander';
 import { hashPassword } from '../auth/passwords.js';
 import { createToken } from '../auth/tokens.js';
 import { ConfigError, type Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { MAX_FILTER_VALUE_LENGTH } from '../model/filter.js';
+import { CONTROL_CHARS } from '../model/message.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/store.js';
 import { promptPassword, readFirstLine } from './prompt.js';
@@ -31,12 +33,14 @@ export function registerAdmin(cli: Command, config: () => Config): void {
     .option('--name <name>', 'a label for the token')
     .option('--publish', 'allow this token to publish messages over HTTP')
     .option('--expires-days <days>', 'the token stops working after this many days (default: never)')
-    .action(async (username: string, opts: { createUser?: boolean; name?: string; publish?: boolean; expiresDays?: string }) => {
+    .option('--namespaces <list>', 'comma-separated: the token sees only these namespaces (within its user\'s)')
+    .action(async (username: string, opts: { createUser?: boolean; name?: string; publish?: boolean; expiresDays?: string; namespaces?: string }) => {
+      const namespaces = opts.namespaces === undefined ? null : namespaceList(opts.namespaces);
       const days = opts.expiresDays === undefined ? undefined : Number(opts.expiresDays);
       if (days !== undefined && !(days > 0)) throw new ConfigError(['--expires-days: must be a number of days greater than 0']);
       const expiresAt = days === undefined ? null : new Date(Date.now() + days * 86_400_000);
       const { key } = await withStore(config, (store) =>
-        createToken(store, username, { createUser: opts.createUser ?? false, name: opts.name ?? null, canPublish: opts.publish ?? false, expiresAt }),
+        createToken(store, username, { createUser: opts.createUser ?? false, name: opts.name ?? null, canPublish: opts.publish ?? false, expiresAt, namespaces }),
       );
       process.stdout.write(`${key}\n`);
     });
@@ -45,8 +49,8 @@ export function registerAdmin(cli: Command, config: () => Config): void {
     .description('list tokens (key prefixes only; keys are never stored)')
     .action(async () => {
       const tokens = await withStore(config, (store) => store.listTokens());
-      const rows = tokens.map((t) => [t.id, `${t.keyPrefix}…`, t.username, t.name ?? '', t.canPublish ? 'yes' : 'no', t.createdAt, t.expiresAt ?? '', t.revokedAt ?? '']);
-      printTable(['id', 'key', 'user', 'name', 'publish', 'created', 'expires', 'revoked'], rows);
+      const rows = tokens.map((t) => [t.id, `${t.keyPrefix}…`, t.username, t.name ?? '', t.canPublish ? 'yes' : 'no', t.namespaces?.join(',') ?? '', t.createdAt, t.expiresAt ?? '', t.revokedAt ?? '']);
+      printTable(['id', 'key', 'user', 'name', 'publish', 'namespaces', 'created', 'expires', 'revoked'], rows);
     });
   token
     .command('revoke <id-or-prefix>')
@@ -62,11 +66,16 @@ export function registerAdmin(cli: Command, config: () => Config): void {
     .command('create <username>')
     .description('create a user (or set the password of an existing one, ending its sessions); the password is read from a prompt or stdin')
     .option('--password-stdin', 'read the password from the first line of standard input')
-    .action(async (username: string, opts: { passwordStdin?: boolean }) => {
+    .option('--admin', "the user sees other users' streams (addresses, filters) in status and subscribers")
+    .option('--namespaces <list>', 'comma-separated: the user sees only these namespaces (stream, history, agents)')
+    .action(async (username: string, opts: { passwordStdin?: boolean; admin?: boolean; namespaces?: string }) => {
+      // Given options apply to an existing user too; absent ones leave it as it is.
+      const changes = { ...(opts.admin && { isAdmin: true }), ...(opts.namespaces !== undefined && { namespaces: namespaceList(opts.namespaces) }) };
       const hash = await readPasswordHash(username, opts);
       const created = await withStore(config, async (store) => {
         const existing = await store.findUser(username);
-        if (!existing) await store.createUser(username);
+        if (!existing) await store.createUser(username, changes);
+        else await store.updateUser(username, changes);
         await store.setPassword(username, hash);
         return !existing;
       });
@@ -81,6 +90,14 @@ export function registerAdmin(cli: Command, config: () => Config): void {
       if (!(await withStore(config, (store) => store.setPassword(username, hash)))) throw new AppError('NOT_FOUND', `no user named "${username}"`);
       process.stdout.write(`changed the password of ${username}; its sessions are ended\n`);
     });
+  user
+    .command('set-admin <username>')
+    .description("let a user see other users' streams in status and subscribers (--off: only its own)")
+    .option('--off', 'take the admin role away')
+    .action(async (username: string, opts: { off?: boolean }) => {
+      if (!(await withStore(config, (store) => store.updateUser(username, { isAdmin: !opts.off })))) throw new AppError('NOT_FOUND', `no user named "${username}"`);
+      process.stdout.write(`${username} is ${opts.off ? 'no longer' : 'now'} an admin\n`);
+    });
   for (const [name, active] of [['disable', false], ['enable', true]] as const) {
     user
       .command(`${name} <username>`)
@@ -90,6 +107,16 @@ export function registerAdmin(cli: Command, config: () => Config): void {
         process.stdout.write(`${name}d user ${username}\n`);
       });
   }
+}
+
+/** A --namespaces value: comma-separated names, at least one, as the stream's `namespaces` filter reads them. */
+function namespaceList(text: string): string[] {
+  const names = [...new Set(text.split(',').map((n) => n.trim()).filter((n) => n !== ''))];
+  if (names.length === 0) throw new ConfigError(['--namespaces: at least one namespace']);
+  if (names.some((n) => n.length > MAX_FILTER_VALUE_LENGTH || CONTROL_CHARS.test(n))) {
+    throw new ConfigError([`--namespaces: names of at most ${MAX_FILTER_VALUE_LENGTH} characters, without control characters`]);
+  }
+  return names;
 }
 
 /** Reads a new password (prompt, or the first line of stdin) and hashes it. */

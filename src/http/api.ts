@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { SseClient } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
-import { filtersToJson, parseFilters } from '../model/filter.js';
+import { filtersToJson, parseFilters, restrictNamespaces } from '../model/filter.js';
 import type { StoredMessage } from '../store/store.js';
 import { mountOf } from './base-path.js';
 import type { Authenticate, HttpDeps } from './deps.js';
@@ -28,9 +28,9 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
   const security = authenticated(deps.config);
 
   app.get('/api/messages/', { schema: { ...HISTORY_SCHEMA, security } }, async (request, reply) => {
-    await authenticate(request);
+    const principal = await authenticate(request);
     const query = request.query as Record<string, unknown>;
-    const filters = parseFilters(query);
+    const filters = restrictNamespaces(parseFilters(query), principal.namespaces);
     const afterId = idParam(query, 'after_id');
     const beforeId = idParam(query, 'before_id');
     const limit = intParam(query, 'limit', 1, MAX_PAGE) ?? DEFAULT_PAGE;
@@ -80,9 +80,10 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
   });
 
   app.get('/api/agents/', { schema: { ...AGENTS_SCHEMA, security } }, async (request) => {
-    await authenticate(request);
+    const { namespaces } = await authenticate(request);
     const now = Date.now();
-    const agents = await store.listAgents();
+    // A restricted credential sees only agents of its namespaces (one without a namespace is nobody's).
+    const agents = (await store.listAgents()).filter((a) => !namespaces || (a.namespace !== null && namespaces.has(a.namespace)));
     return {
       results: agents.map((a) => ({
         name: a.name,
@@ -96,15 +97,18 @@ export function registerApiRoutes(app: FastifyInstance, deps: HttpDeps, authenti
   });
 
   app.get('/api/subscribers/', { schema: { ...SUBSCRIBERS_SCHEMA, security } }, async (request) => {
-    await authenticate(request);
+    const principal = await authenticate(request);
     const query = request.query as Record<string, unknown>;
     const active = query.active === 'true' || query.active === '1';
     const limit = intParam(query, 'limit', 1, MAX_PAGE) ?? DEFAULT_PAGE;
     const live = new Map<string, SseClient>([...deps.hub.clients()].map((c) => [c.id, c]));
     // Not the table alone: a stream this process saw close is listed as past even before the flush writes it.
     const rows = await deps.subscribers.list(active, limit);
+    // Other users' addresses and filters are for admins; everyone else gets their own rows and a count of the rest.
+    const own = rows.filter((s) => s.username === principal.username);
     return {
-      results: rows.map((s) => {
+      other_users: rows.length - own.length,
+      results: (principal.isAdmin ? rows : own).map((s) => {
         const client = live.get(s.clientId);
         return {
           client_id: s.clientId,
@@ -219,6 +223,13 @@ const AGENTS_SCHEMA = {
   },
 };
 
+/** A list answer with `other_users` beside `results` (first, as the handler builds it). */
+function withOtherUsers(list: object): object {
+  const { properties, required, ...rest } = list as { properties: Record<string, object>; required: string[] };
+  const otherUsers = { type: 'integer', description: 'Rows of other users in this page (listed only for admins).' };
+  return { ...rest, properties: { other_users: otherUsers, ...properties }, required: ['other_users', ...required] };
+}
+
 const SUBSCRIBERS_SCHEMA = {
   summary: 'Stream connections, current and past',
   tags: ['agents'],
@@ -227,7 +238,7 @@ const SUBSCRIBERS_SCHEMA = {
     properties: { active: { type: 'string', description: '`true` or `1`: only open streams; anything else: all.' }, limit: LIMIT },
   },
   response: {
-    200: resultsOf('Newest connections first.', {
+    200: withOtherUsers(resultsOf("Newest connections first: every user's for an admin, else the caller's own.", {
       client_id: { type: 'string' },
       name: { type: 'string' },
       user: nullable('string'),
@@ -241,7 +252,7 @@ const SUBSCRIBERS_SCHEMA = {
       filters: { type: 'object', additionalProperties: true, description: 'msg_types, agents, run_ids, namespaces: each a list.' },
       messages_sent: { type: 'integer' },
       messages_dropped: { type: 'integer' },
-    }),
+    })),
     ...errorResponses(400, 401, 503),
   },
 };

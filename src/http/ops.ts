@@ -1,11 +1,12 @@
 /**
- * Operations endpoints: /metrics, /healthz (alive), /readyz (store, bus and broker usable).
+ * Operations endpoints: /metrics, /healthz (alive), /readyz (store, bus and broker usable; the
+ * checks' details only for an authenticated caller).
  * The monitor's database (DJANGO_DATABASE_URL) is reported but never makes the process
  * unready: the relay's own tokens do not need it, and every process shares that one
  * database, so a load balancer acting on it would take them all out at once.
  */
 import type { FastifyInstance } from 'fastify';
-import type { HttpDeps } from './deps.js';
+import type { Authenticate, HttpDeps } from './deps.js';
 import { PUBLIC } from './openapi.js';
 
 // OpenAPI descriptions; the JSON ones serialise the answers, so they list every field.
@@ -26,7 +27,7 @@ const METRICS_SCHEMA = {
 };
 const READYZ_SCHEMA = {
   summary: 'Readiness',
-  description: 'Ready when store, bus and broker are usable (a standby listener is ready).',
+  description: 'Ready when store, bus and broker are usable (a standby listener is ready). `checks`, `failing` and `degraded` only for an authenticated caller.',
   tags: ['ops'],
   security: PUBLIC,
   response: {
@@ -34,13 +35,13 @@ const READYZ_SCHEMA = {
       description: 'Ready.',
       type: 'object',
       properties: { status: { type: 'string', enum: ['ready'] }, checks: CHECKS, degraded: DEGRADED },
-      required: ['status', 'checks'],
+      required: ['status'],
     },
     503: {
       description: 'Not ready.',
       type: 'object',
-      properties: { detail: { type: 'string' }, failing: { type: 'array', items: { type: 'string' } }, checks: CHECKS, degraded: DEGRADED },
-      required: ['detail', 'failing', 'checks'],
+      properties: { status: { type: 'string', enum: ['not ready'] }, detail: { type: 'string' }, failing: { type: 'array', items: { type: 'string' } }, checks: CHECKS, degraded: DEGRADED },
+      required: ['status', 'detail'],
       additionalProperties: true,
     },
   },
@@ -78,8 +79,8 @@ export async function checkReadiness(deps: ReadinessSources): Promise<Readiness>
   return { checks, failing: notOk.filter((name) => !INFORMATIONAL.has(name)), degraded: notOk.filter((name) => INFORMATIONAL.has(name)) };
 }
 
-/** Registers the operations routes (unauthenticated: they reveal no message content). */
-export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
+/** Registers the operations routes (open to all: they reveal no message content; /readyz details need a credential). */
+export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps, authenticate: Authenticate): void {
   app.get('/healthz', { schema: HEALTHZ_SCHEMA }, async () => ({ status: 'ok' }));
 
   app.get('/metrics', { schema: METRICS_SCHEMA }, async (_request, reply) => {
@@ -87,11 +88,18 @@ export function registerOpsRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return reply.type(contentType).send(body);
   });
 
-  app.get('/readyz', { schema: READYZ_SCHEMA }, async (_request, reply) => {
+  app.get('/readyz', { schema: READYZ_SCHEMA }, async (request, reply) => {
     const { checks, failing, degraded } = await checkReadiness(deps);
+    // Check results carry addresses and error text: only for a caller with a valid credential.
+    // A failed or absent one (a load balancer, or a store that is down) gets ready or not, nothing else.
+    const detailed = await authenticate(request).then(
+      () => true,
+      () => false,
+    );
+    if (!detailed) return failing.length === 0 ? { status: 'ready' } : reply.status(503).send({ status: 'not ready', detail: 'not ready' });
     const extra = degraded.length > 0 ? { degraded } : {};
     if (failing.length === 0) return { status: 'ready', checks, ...extra };
-    return reply.status(503).send({ detail: `not ready: ${failing.join(', ')}`, failing, checks, ...extra });
+    return reply.status(503).send({ status: 'not ready', detail: `not ready: ${failing.join(', ')}`, failing, checks, ...extra });
   });
 }
 

@@ -107,7 +107,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     registerStreamRoutes(app, deps, authenticate);
     registerStatusRoutes(app, deps, authenticate);
     registerApiRoutes(app, deps, authenticate);
-    registerOpsRoutes(app, deps);
+    registerOpsRoutes(app, deps, authenticate);
     registerOpenApiRoute(app, config);
     registerWebPage(app);
   });

@@ -1,4 +1,7 @@
-/** `GET /api/messages/stream/status/`: who is connected across all processes, and the state of broker and bus. */
+/**
+ * `GET /api/messages/stream/status/`: who is connected across all processes, and the state of broker and bus.
+ * Admins see every client's details; others see their own and a count of the rest.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { authenticated, errorResponses, nullable } from './openapi.js';
@@ -13,7 +16,8 @@ const STATUS_RESPONSE = {
   description: 'Clients across all relay processes, broker and bus state.',
   type: 'object',
   properties: {
-    connected_clients: { type: 'integer' },
+    connected_clients: { type: 'integer', description: 'All clients, of every user.' },
+    other_users_clients: { type: 'integer', description: "Clients of other users (listed in `clients` only for admins)." },
     client_ids: { type: 'array', items: { type: 'string' } },
     client_filters: { type: 'object', description: 'client_id → its filters.', additionalProperties: FILTERS },
     clients: {
@@ -75,12 +79,15 @@ export function registerStatusRoutes(app: FastifyInstance, deps: HttpDeps, authe
     response: { 200: STATUS_RESPONSE, ...errorResponses(401, 503) },
   };
   app.get('/api/messages/stream/status/', { schema }, async (request) => {
-    await authenticate(request);
+    const principal = await authenticate(request);
     const processes = await deps.status.processes();
-    const clients = processes.flatMap((p) => p.clients);
+    const all = processes.flatMap((p) => p.clients);
+    // Other users' addresses and filters are for admins; everyone else gets their own streams and a count.
+    const clients = principal.isAdmin ? all : all.filter((c) => c.user === principal.username);
     const broker = deps.status.broker() ?? processes.map((p) => p.broker).find((b) => b !== null && b !== undefined) ?? null;
     return {
-      connected_clients: clients.length,
+      connected_clients: all.length,
+      other_users_clients: all.length - all.filter((c) => c.user === principal.username).length,
       client_ids: clients.map((c) => c.client_id),
       client_filters: Object.fromEntries(clients.map((c) => [c.client_id, c.filters])),
       clients,

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Principal } from '../auth/tokens.js';
 import { SseClient, type StreamCredential } from '../hub/sse-client.js';
 import { AppError } from '../errors.js';
-import { filtersToJson, parseFilters } from '../model/filter.js';
+import { filtersToJson, parseFilters, restrictNamespaces } from '../model/filter.js';
 import { replay } from '../hub/replay.js';
 import { ConnectLimiter } from './connect-limiter.js';
 import { encodeConnected } from '../hub/sse-frame.js';
@@ -30,7 +30,8 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
   app.get('/api/messages/stream/', { schema: streamSchema(config) }, async (request, reply) => {
     const principal = await authenticate(request);
     const query = request.query as Record<string, unknown>;
-    const filters = parseFilters(query);
+    // A restricted credential's namespaces bound the filters, so live, replay and the hub index all see them.
+    const filters = restrictNamespaces(parseFilters(query), principal.namespaces);
     const lastEventId = readLastEventId(request);
     // HEAD answers what a GET would start with (auth, filters, headers checked) and holds no stream.
     if (request.method === 'HEAD') return reply.status(200).headers(STREAM_HEADERS).send();

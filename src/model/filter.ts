@@ -68,6 +68,19 @@ function parseOne(query: Record<string, unknown>, param: FilterParam): ReadonlyS
   return values.size === 0 ? null : values;
 }
 
+/**
+ * Narrows `filters` to the namespaces a credential may see (null: no restriction):
+ * its own `namespaces` filter intersected with them, or all of them when it gave
+ * none. A message without a namespace then never matches (as with any namespace
+ * filter). Throws FORBIDDEN when the client asked only for namespaces it may not see.
+ */
+export function restrictNamespaces(filters: Filters, allowed: ReadonlySet<string> | null | undefined): Filters {
+  if (allowed === null || allowed === undefined) return filters;
+  const namespaces = filters.namespaces === null ? new Set(allowed) : new Set([...filters.namespaces].filter((ns) => allowed.has(ns)));
+  if (namespaces.size === 0) throw new AppError('FORBIDDEN', 'This credential may not see any of the namespaces asked for.', { param: 'namespaces' });
+  return { ...filters, namespaces };
+}
+
 function badFilter(param: FilterParam, why: string): AppError {
   return new AppError('BAD_FILTER', `invalid filter ${param}: ${why}`, { param });
 }

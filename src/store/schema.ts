@@ -53,6 +53,9 @@ export interface UsersTable {
   password_hash: string | null;
   is_active: number;
   created_at: string;
+  is_admin: Generated<number>;
+  /** JSON list of the namespaces the user may see, or null (all). */
+  namespaces: string | null;
 }
 
 export interface TokensTable {
@@ -65,6 +68,8 @@ export interface TokensTable {
   created_at: string;
   revoked_at: string | null;
   expires_at: string | null;
+  /** JSON list of the namespaces the token may see, or null (all its user may see). */
+  namespaces: string | null;
 }
 
 export interface SessionsTable {

@@ -5,7 +5,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { isEventId } from '../model/event.js';
 import type { Database, TokensTable, UsersTable } from './schema.js';
-import type { CredentialRefs, IdentityStore, StoredSession, StoredToken, StoredUser } from './store.js';
+import type { CredentialRefs, IdentityStore, NewToken, StoredSession, StoredToken, StoredUser, UserChanges } from './store.js';
 
 /** Values per `in (…)` list: far below both dialects' bound-parameter limits. */
 const IN_CHUNK = 500;
@@ -14,13 +14,20 @@ const IN_CHUNK = 500;
 export class SqlIdentity implements IdentityStore {
   constructor(protected readonly db: Kysely<Database>) {}
 
-  async createUser(username: string): Promise<StoredUser> {
+  async createUser(username: string, changes: UserChanges = {}): Promise<StoredUser> {
     const row = await this.db
       .insertInto('users')
-      .values({ username, password_hash: null, is_active: 1, created_at: new Date().toISOString() })
+      .values({ username, password_hash: null, is_active: 1, created_at: new Date().toISOString(), ...userColumns(changes) })
       .returningAll()
       .executeTakeFirstOrThrow();
     return toUser(row);
+  }
+
+  async updateUser(username: string, changes: UserChanges): Promise<boolean> {
+    const columns = userColumns(changes);
+    if (Object.keys(columns).length === 0) return (await this.findUser(username)) !== undefined;
+    const result = await this.db.updateTable('users').set(columns).where('username', '=', username).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async findUser(username: string): Promise<StoredUser | undefined> {
@@ -62,8 +69,8 @@ export class SqlIdentity implements IdentityStore {
       .selectFrom('sessions')
       .innerJoin('users', 'users.id', 'sessions.user_id')
       .leftJoin('tokens', 'tokens.id', 'sessions.token_id')
-      .select(['sessions.user_id', 'sessions.expires_at', 'sessions.revoked_at', 'sessions.token_id', 'users.username', 'users.is_active'])
-      .select(['tokens.revoked_at as token_revoked_at', 'tokens.expires_at as token_expires_at'])
+      .select(['sessions.user_id', 'sessions.expires_at', 'sessions.revoked_at', 'sessions.token_id', 'users.username', 'users.is_active', 'users.is_admin'])
+      .select(['users.namespaces as user_namespaces', 'tokens.revoked_at as token_revoked_at', 'tokens.expires_at as token_expires_at', 'tokens.namespaces as token_namespaces'])
       .where('sessions.id_hash', '=', idHash)
       .executeTakeFirst();
     if (!row) return undefined;
@@ -77,6 +84,9 @@ export class SqlIdentity implements IdentityStore {
       expiresAt,
       revokedAt: row.revoked_at ?? row.token_revoked_at ?? null,
       tokenId: row.token_id === null ? null : String(row.token_id),
+      userAdmin: Boolean(row.is_admin),
+      userNamespaces: parseNamespaces(row.user_namespaces),
+      tokenNamespaces: parseNamespaces(row.token_namespaces ?? null),
     };
   }
 
@@ -90,7 +100,7 @@ export class SqlIdentity implements IdentityStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  async insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean; expiresAt?: string | null }): Promise<StoredToken> {
+  async insertToken(token: NewToken): Promise<StoredToken> {
     const row = await this.db
       .insertInto('tokens')
       .values({
@@ -102,6 +112,7 @@ export class SqlIdentity implements IdentityStore {
         created_at: new Date().toISOString(),
         revoked_at: null,
         expires_at: token.expiresAt ?? null,
+        namespaces: token.namespaces == null ? null : JSON.stringify([...token.namespaces]),
       })
       .returning('id')
       .executeTakeFirstOrThrow();
@@ -185,15 +196,34 @@ export class SqlIdentity implements IdentityStore {
       .selectFrom('tokens')
       .innerJoin('users', 'users.id', 'tokens.user_id')
       .selectAll('tokens')
-      .select(['users.username', 'users.is_active']);
+      .select(['users.username', 'users.is_active', 'users.is_admin', 'users.namespaces as user_namespaces']);
   }
 }
 
-function toUser(r: Selectable<UsersTable>): StoredUser {
-  return { id: String(r.id), username: r.username, isActive: Boolean(r.is_active), passwordHash: r.password_hash };
+/** The columns a UserChanges sets (only those given). */
+function userColumns(changes: UserChanges): { is_admin?: number; namespaces?: string | null } {
+  return {
+    ...(changes.isAdmin !== undefined && { is_admin: changes.isAdmin ? 1 : 0 }),
+    ...(changes.namespaces !== undefined && { namespaces: changes.namespaces === null ? null : JSON.stringify([...changes.namespaces]) }),
+  };
 }
 
-function toToken(r: Selectable<TokensTable> & { username: string; is_active: number }): StoredToken {
+function parseNamespaces(text: string | null): string[] | null {
+  return text === null ? null : (JSON.parse(text) as string[]);
+}
+
+function toUser(r: Selectable<UsersTable>): StoredUser {
+  return {
+    id: String(r.id),
+    username: r.username,
+    isActive: Boolean(r.is_active),
+    passwordHash: r.password_hash,
+    isAdmin: Boolean(r.is_admin),
+    namespaces: parseNamespaces(r.namespaces),
+  };
+}
+
+function toToken(r: Selectable<TokensTable> & { username: string; is_active: number; is_admin: number; user_namespaces: string | null }): StoredToken {
   return {
     id: String(r.id),
     userId: String(r.user_id),
@@ -206,5 +236,8 @@ function toToken(r: Selectable<TokensTable> & { username: string; is_active: num
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
     expiresAt: r.expires_at,
+    namespaces: parseNamespaces(r.namespaces),
+    userAdmin: Boolean(r.is_admin),
+    userNamespaces: parseNamespaces(r.user_namespaces),
   };
 }

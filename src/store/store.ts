@@ -104,6 +104,17 @@ export interface StoredUser {
   readonly isActive: boolean;
   /** scrypt hash (see passwords.ts), or null for a token-only user. */
   readonly passwordHash?: string | null;
+  /** Sees every user's streams in status and subscribers. */
+  readonly isAdmin: boolean;
+  /** The only namespaces the user may see, or null (all). */
+  readonly namespaces: readonly string[] | null;
+}
+
+/** What may be set on a user besides its password and active flag. */
+export interface UserChanges {
+  readonly isAdmin?: boolean;
+  /** null lifts the restriction. */
+  readonly namespaces?: readonly string[] | null;
 }
 
 /**
@@ -119,12 +130,27 @@ export interface StoredSession {
   readonly revokedAt: string | null;
   /** The token it was made with, or null (password sign-in). */
   readonly tokenId: string | null;
+  readonly userAdmin: boolean;
+  readonly userNamespaces: readonly string[] | null;
+  /** The namespaces of the token it was made with (null: none, or unrestricted). */
+  readonly tokenNamespaces: readonly string[] | null;
 }
 
 /** Credentials that open streams are using: token ids and session id hashes. */
 export interface CredentialRefs {
   readonly tokenIds: readonly string[];
   readonly sessionIdHashes: readonly string[];
+}
+
+/** A token to store. */
+export interface NewToken {
+  readonly userId: string;
+  readonly keyPrefix: string;
+  readonly keyHash: string;
+  readonly name: string | null;
+  readonly canPublish: boolean;
+  readonly expiresAt?: string | null;
+  readonly namespaces?: readonly string[] | null;
 }
 
 /** A token as stored (no key, only its hash). */
@@ -141,6 +167,10 @@ export interface StoredToken {
   readonly revokedAt: string | null;
   /** ISO time after which the token no longer authenticates, or null (never). */
   readonly expiresAt: string | null;
+  /** The only namespaces the token may see (within its user's), or null. */
+  readonly namespaces: readonly string[] | null;
+  readonly userAdmin: boolean;
+  readonly userNamespaces: readonly string[] | null;
 }
 
 /** A new SSE connection, recorded when it opens. */
@@ -227,7 +257,9 @@ export interface RetentionStore {
 /** Identity: users, their tokens and browser sessions (secrets only as hashes). */
 export interface IdentityStore {
   /** Creates a user (no password) and returns it; throws if the name is taken. */
-  createUser(username: string): Promise<StoredUser>;
+  createUser(username: string, changes?: UserChanges): Promise<StoredUser>;
+  /** Changes a user's admin flag or namespaces; false when there is no such user. */
+  updateUser(username: string, changes: UserChanges): Promise<boolean>;
   findUser(username: string): Promise<StoredUser | undefined>;
   /** Sets a user's password hash and ends all of the user's sessions; false when there is no such user. */
   setPassword(username: string, passwordHash: string): Promise<boolean>;
@@ -237,7 +269,7 @@ export interface IdentityStore {
   findSession(idHash: string): Promise<StoredSession | undefined>;
   /** Revokes a session; false when none matched or it was already revoked. */
   revokeSession(idHash: string): Promise<boolean>;
-  insertToken(token: { userId: string; keyPrefix: string; keyHash: string; name: string | null; canPublish: boolean; expiresAt?: string | null }): Promise<StoredToken>;
+  insertToken(token: NewToken): Promise<StoredToken>;
   findTokenByPrefix(keyPrefix: string): Promise<StoredToken | undefined>;
   listTokens(): Promise<StoredToken[]>;
   /** Marks a token revoked by id or key prefix; false when none matched or it was already revoked. */

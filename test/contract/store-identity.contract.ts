@@ -18,7 +18,7 @@ export function identityStoreContract(name: string, open: OpenStore<IdentityStor
       it('createUser / findUser; a taken username throws', async () => {
         const alice = await store.createUser('alice');
         assert.match(alice.id, /^\d+$/);
-        assert.deepEqual(alice, { id: alice.id, username: 'alice', isActive: true, passwordHash: null });
+        assert.deepEqual(alice, { id: alice.id, username: 'alice', isActive: true, passwordHash: null, isAdmin: false, namespaces: null });
         assert.deepEqual(await store.findUser('alice'), alice);
         assert.equal(await store.findUser('nobody'), undefined);
         assert.equal(await store.findUser('ALICE'), undefined, 'usernames are case-sensitive');
@@ -46,6 +46,9 @@ export function identityStoreContract(name: string, open: OpenStore<IdentityStor
             createdAt: 'x',
             revokedAt: null,
             expiresAt: null,
+            namespaces: null,
+            userAdmin: false,
+            userNamespaces: null,
           },
         );
         assert.ok(!Number.isNaN(Date.parse(t1.createdAt)), 'createdAt is a timestamp');
@@ -99,7 +102,17 @@ export function identityStoreContract(name: string, open: OpenStore<IdentityStor
         const user = (await store.findUser('sess-user'))!;
         const expiresAt = '2030-01-01T00:00:00.000Z';
         await store.insertSession({ idHash: 'hash-1', userId: user.id, expiresAt });
-        assert.deepEqual(await store.findSession('hash-1'), { userId: user.id, username: 'sess-user', userActive: true, expiresAt, revokedAt: null, tokenId: null });
+        assert.deepEqual(await store.findSession('hash-1'), {
+          userId: user.id,
+          username: 'sess-user',
+          userActive: true,
+          expiresAt,
+          revokedAt: null,
+          tokenId: null,
+          userAdmin: false,
+          userNamespaces: null,
+          tokenNamespaces: null,
+        });
         assert.equal(await store.findSession('hash-unknown'), undefined);
         assert.equal(await store.revokeSession('hash-1'), true);
         assert.equal(await store.revokeSession('hash-1'), false);
@@ -193,6 +206,38 @@ export function identityStoreContract(name: string, open: OpenStore<IdentityStor
         for (const idHash of hashes.filter((_, i) => i % 2 === 0)) await store.insertSession({ idHash, userId: user.id, expiresAt: future });
         const got = await store.liveCredentials({ tokenIds: [], sessionIdHashes: hashes }, '2028-01-01T00:00:00.000Z');
         assert.deepEqual([...got.sessionIdHashes].sort(), hashes.filter((_, i) => i % 2 === 0).sort());
+      });
+    });
+
+    describe('authorisation: admin flag and namespace restrictions', () => {
+      it('createUser with an admin flag and namespaces; updateUser changes them (null lifts the restriction); false for an unknown user', async () => {
+        const boss = await store.createUser('auth-boss', { isAdmin: true });
+        assert.deepEqual({ isAdmin: boss.isAdmin, namespaces: boss.namespaces }, { isAdmin: true, namespaces: null });
+        const limited = await store.createUser('auth-limited', { namespaces: ['alpha', 'beta'] });
+        assert.deepEqual({ isAdmin: limited.isAdmin, namespaces: limited.namespaces }, { isAdmin: false, namespaces: ['alpha', 'beta'] });
+        assert.equal(await store.updateUser('auth-limited', { isAdmin: true }), true);
+        assert.deepEqual(await store.findUser('auth-limited'), { ...limited, isAdmin: true }, 'namespaces untouched when not given');
+        assert.equal(await store.updateUser('auth-limited', { namespaces: ['gamma'], isAdmin: false }), true);
+        assert.deepEqual((await store.findUser('auth-limited'))?.namespaces, ['gamma']);
+        assert.equal(await store.updateUser('auth-boss', { namespaces: null }), true);
+        assert.equal((await store.findUser('auth-boss'))?.namespaces, null);
+        assert.equal(await store.updateUser('nobody-here', { isAdmin: true }), false);
+        assert.equal(await store.updateUser('auth-boss', {}), true, 'no change, but the user exists');
+      });
+
+      it("a token carries its own namespaces and its user's flag and namespaces; so does a session made with it", async () => {
+        const user = (await store.findUser('auth-limited'))!;
+        const t = await store.insertToken({ userId: user.id, keyPrefix: 'auth0001', keyHash: 'a'.repeat(64), name: null, canPublish: false, namespaces: ['gamma', 'delta'] });
+        assert.deepEqual({ namespaces: t.namespaces, userNamespaces: t.userNamespaces, userAdmin: t.userAdmin }, { namespaces: ['gamma', 'delta'], userNamespaces: ['gamma'], userAdmin: false });
+        assert.deepEqual((await store.findTokenByPrefix('auth0001'))?.namespaces, ['gamma', 'delta']);
+        await store.insertSession({ idHash: 'auth-s1', userId: user.id, expiresAt: '2030-01-01T00:00:00.000Z', tokenId: t.id });
+        await store.insertSession({ idHash: 'auth-s2', userId: user.id, expiresAt: '2030-01-01T00:00:00.000Z' });
+        const s1 = (await store.findSession('auth-s1'))!;
+        assert.deepEqual({ userNamespaces: s1.userNamespaces, tokenNamespaces: s1.tokenNamespaces, userAdmin: s1.userAdmin }, { userNamespaces: ['gamma'], tokenNamespaces: ['gamma', 'delta'], userAdmin: false });
+        assert.equal((await store.findSession('auth-s2'))?.tokenNamespaces, null);
+        await store.updateUser('auth-limited', { isAdmin: true });
+        assert.equal((await store.findTokenByPrefix('auth0001'))?.userAdmin, true, 'read from the user at each lookup');
+        assert.equal((await store.findSession('auth-s1'))?.userAdmin, true);
       });
     });
   });

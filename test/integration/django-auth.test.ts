@@ -129,7 +129,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       }
       assert.match(relay.output(), /"user":"alice","via":"django-token"/);
       assert.match(relay.output(), /"user":"alice","via":"django-session"/);
-      const ready = await fetch(`${relay.url}/readyz`);
+      const ready = await fetch(`${relay.url}/readyz`, { headers: token(relayKey) });
       assert.equal(ready.status, 200);
       assert.equal(((await ready.json()) as { checks: Record<string, string> }).checks.django, 'ok');
     });
@@ -269,7 +269,7 @@ describe('DJANGO_DATABASE_URL pointing at a PostgreSQL that does not answer', ()
     assert.equal(s.code, 200);
     assert.equal((await status(relay, token(relayKey))).code, 200);
 
-    const ready = await fetch(`${relay.url}/readyz`);
+    const ready = await fetch(`${relay.url}/readyz`, { headers: token(relayKey) });
     const body = (await ready.json()) as { status: string; checks: Record<string, string>; degraded?: string[]; failing?: string[] };
     assert.equal(ready.status, 200, JSON.stringify(body));
     assert.equal(body.status, 'ready');

@@ -135,7 +135,7 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
     });
 
     test('readyz follows the broker: 503 naming it while it is down, 200 when it is back', async () => {
-      const ready = await fetch(`${relay.url}/readyz`);
+      const ready = await fetch(`${relay.url}/readyz`, { headers: auth() });
       assert.equal(ready.status, 200);
       assert.deepEqual(((await ready.json()) as { checks: unknown }).checks, { store: 'ok', bus: 'ok', broker: 'ok' });
       assert.equal((await fetch(`${relay.url}/healthz`)).status, 200);
@@ -144,7 +144,7 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
       await broker.halt();
       let body: { detail: string; failing: string[] } | undefined;
       await waitUntil(async () => {
-        const res = await fetch(`${relay.url}/readyz`);
+        const res = await fetch(`${relay.url}/readyz`, { headers: auth() });
         if (res.status !== 503) return false;
         body = (await res.json()) as { detail: string; failing: string[] };
         return true;

@@ -54,7 +54,7 @@ test('a stuck bus reader fails readiness though Redis answers; it then reconnect
   proxy.freeze((index) => index > 0); // all but the first (command) connection: the stream reader among them
   let failing: { failing: string[]; checks: Record<string, string> } | undefined;
   await waitUntil(async () => {
-    const res = await fetch(`${web.url}/readyz`);
+    const res = await fetch(`${web.url}/readyz`, { headers: { Authorization: `Token ${token}` } });
     if (res.status !== 503) return false;
     failing = (await res.json()) as typeof failing;
     return true;

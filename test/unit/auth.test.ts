@@ -90,7 +90,7 @@ describe('createToken / authenticateKey (SQLite :memory:)', () => {
   it('a good key authenticates as its user', async () => {
     const { key, token } = await createToken(store, 'bob', { createUser: true, canPublish: true });
     const principal = await authenticateKey(store, key);
-    assert.deepEqual(principal, { userId: token.userId, username: 'bob', tokenId: token.id, canPublish: true, via: 'token' });
+    assert.deepEqual(principal, { userId: token.userId, username: 'bob', tokenId: token.id, canPublish: true, via: 'token', namespaces: null, isAdmin: false });
     assert.deepEqual(await authenticateKey(store, keyFromHeader(`Token ${key}`)), principal);
     assert.deepEqual(await authenticateKey(store, keyFromHeader(`Bearer ${key}`)), principal);
   });

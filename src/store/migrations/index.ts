@@ -9,6 +9,7 @@ import * as relayState from './0002-relay-state.js';
 import * as tokenExpiry from './0003-token-expiry.js';
 import * as housekeeping from './0004-housekeeping.js';
 import * as sessionToken from './0005-session-token.js';
+import * as authorisation from './0006-authorisation.js';
 
 type Step = { up(db: Kysely<unknown>, dialect: Dialect): Promise<void> };
 
@@ -18,6 +19,7 @@ const STEPS: Record<string, Step> = {
   '0003-token-expiry': tokenExpiry,
   '0004-housekeeping': housekeeping,
   '0005-session-token': sessionToken,
+  '0006-authorisation': authorisation,
 };
 
 /** The migrations for one dialect, keyed by version name. */

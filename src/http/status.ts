@@ -66,7 +66,7 @@ const STATUS_RESPONSE = {
       },
     },
   },
-  required: ['connected_clients', 'client_ids', 'client_filters', 'clients', 'broker', 'bus', 'last_message_at', 'processes'],
+  required: ['connected_clients', 'other_users_clients', 'client_ids', 'client_filters', 'clients', 'broker', 'bus', 'last_message_at', 'processes'],
 } as const;
 
 /** Registers the status route. */

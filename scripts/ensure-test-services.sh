@@ -32,8 +32,11 @@ if [ "$had_apache" = 0 ] && have systemctl && systemctl is-active --quiet apache
   echo "apache2: stopped the server its package started (the tests run their own)"
 fi
 
-# --- Django (tests against swf-monitor's own database, made by Django) --------
-for need in python3-django:django python3-djangorestframework:rest_framework python3-psycopg2:psycopg2; do
+# --- Python modules of Debian's python3 ---------------------------------------
+# Django with DRF and psycopg2: tests against swf-monitor's own database, made by Django.
+# venv (ensurepip), setuptools and wheel: clients/python installed offline into a venv.
+for need in python3-django:django python3-djangorestframework:rest_framework python3-psycopg2:psycopg2 \
+  python3-venv:ensurepip python3-setuptools:setuptools python3-wheel:wheel; do
   pkg=${need%%:*} module=${need#*:}
   ensure_package "$pkg" python_module "$module" || exit 1
   echo "$pkg: ok (/usr/bin/python3 imports $module)"
@@ -51,14 +54,6 @@ if [ "$had_promtool" = 0 ] && have systemctl && systemctl is-active --quiet prom
   echo "prometheus: stopped the server its package started (the tests use only promtool)"
 fi
 echo "prometheus: ok ($(command -v promtool))"
-
-# --- Python packaging (clients/python installed offline into a venv) ---------
-# ensurepip makes the venv's pip; setuptools and wheel build the package without an index.
-for need in python3-venv:ensurepip python3-setuptools:setuptools python3-wheel:wheel; do
-  pkg=${need%%:*} module=${need#*:}
-  ensure_package "$pkg" python_module "$module" || exit 1
-  echo "$pkg: ok (/usr/bin/python3 imports $module)"
-done
 
 # --- PostgreSQL -------------------------------------------------------------
 pg_host=127.0.0.1 pg_port=5432

@@ -143,6 +143,8 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
     });
 
     test(`run_ids=${BIG} matches the message whose run_id is that integer, live and in history`, async () => {
+      // Each stream is its own socket: this one may still be on its way when the all-types stream is complete.
+      await streams.get(`?run_ids=${BIG}`)!.waitFor((all) => relayedEvents(all).length >= 1);
       const events = relayedEvents(streams.get(`?run_ids=${BIG}`)!.events());
       assert.deepEqual(events.map((e) => e.data), [stored[BODIES.indexOf(BIG_RUN)]!.content]);
       const res = await fetch(`${relay.url}/api/messages/?run_ids=${BIG}`, { headers: auth() });
@@ -154,12 +156,18 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
       assert.deepStrictEqual(results[0]!.message, parseLosslessObject(stored[BODIES.indexOf(BIG_RUN)]!.content));
     });
 
-    test('namespace and agent filters select exactly the matching bodies (null namespaces and processed_by match nothing)', () => {
+    test('namespace and agent filters select exactly the matching bodies (null namespaces and processed_by match nothing)', async () => {
       const want = (pred: (o: Record<string, unknown>) => boolean) => stored.filter((_, i) => pred(ORIGINALS[i]!)).map((r) => r.content);
-      const got = (query: string) => relayedEvents(streams.get(query)!.events()).map((e) => e.data);
-      assert.deepEqual(got('?namespaces=torre-dev'), want((o) => o.namespace === 'torre-dev'));
-      assert.ok(got('?namespaces=torre-dev').length >= 10);
-      assert.deepEqual(got('?agents=fastmon-agent-torre-1'), want((o) => o.sender === 'fastmon-agent-torre-1' || o.processed_by === 'fastmon-agent-torre-1'));
+      // Waits until the stream has as many events as expected (each stream is its own socket, read on its own), then returns them all.
+      const got = async (query: string, expected: readonly string[]) => {
+        const all = await streams.get(query)!.waitFor((events) => relayedEvents(events).length >= expected.length);
+        return relayedEvents(all).map((e) => e.data);
+      };
+      const inNamespace = want((o) => o.namespace === 'torre-dev');
+      assert.deepEqual(await got('?namespaces=torre-dev', inNamespace), inNamespace);
+      assert.ok(inNamespace.length >= 10);
+      const byAgent = want((o) => o.sender === 'fastmon-agent-torre-1' || o.processed_by === 'fastmon-agent-torre-1');
+      assert.deepEqual(await got('?agents=fastmon-agent-torre-1', byAgent), byAgent);
     });
 
     test('the history API returns every message exact: the stored content verbatim in its text', async () => {

@@ -24,18 +24,23 @@ const state = {
   secondNow: Math.floor(Date.now() / 1000),
   agents: new Map(),
   messageStream: null,
+  messagesGeneration: 0,
   agentStream: null,
   timers: [],
 };
 
 // ---- SSE over fetch ----------------------------------------------------------
 
-/** Reads one stream forever (until `stop()`): reconnects after `retry` ms with the last id. */
-function openStream(path, onEvent, onState) {
+/**
+ * Reads one stream forever (until `stop()`): reconnects after `retry` ms with the last id.
+ * `fromId` is sent as Last-Event-ID on the first connect too, so what was stored between
+ * the page's history request and this connect is replayed, not missed.
+ */
+function openStream(path, onEvent, onState, fromId = null) {
   let stopped = false;
   let retryMs = 3000;
   let controller;
-  let lastId = null;
+  let lastId = fromId;
   const run = async () => {
     while (!stopped) {
       controller = new AbortController();
@@ -85,9 +90,6 @@ function openStream(path, onEvent, onState) {
     stop() {
       stopped = true;
       controller?.abort();
-    },
-    setLastId(id) {
-      lastId = id;
     },
   };
   void run();
@@ -302,6 +304,7 @@ async function loadSubscribers() {
 // ---- lifecycle --------------------------------------------------------------------
 
 function stopAll() {
+  state.messagesGeneration++; // a startMessages still awaiting its history opens nothing
   state.messageStream?.stop();
   state.agentStream?.stop();
   for (const timer of state.timers) clearInterval(timer);
@@ -311,21 +314,26 @@ function stopAll() {
 
 /** Shows the newest stored messages, then goes live from the newest id: no gap, no duplicate. */
 async function startMessages() {
+  const generation = ++state.messagesGeneration;
   const filters = currentFilters();
+  setBadge('reconnecting');
   $('messages').tBodies[0].replaceChildren();
   state.lastId = null;
+  // A filtered history may hold nothing; the stream then starts from the newest id overall,
+  // read *before* the history so that a message stored in between is in one or the other.
+  const newest = filters.size > 0 ? await newestId() : '0';
   const { status, body } = await api(`api/messages/?${filters}&limit=50`);
+  if (generation !== state.messagesGeneration) return; // filters changed again meanwhile
   if (status === 401) return showLogin();
   if (status === 200) {
     for (const m of [...body.results].reverse()) addMessage(m.message, m.id, false);
-    state.lastId = body.results[0]?.id ?? (await newestId());
+    state.lastId = body.results[0]?.id ?? newest;
   }
-  const stream = openStream(`api/messages/stream/?${filters}`, onMessageEvent, (s) => {
+  const onState = (s) => {
     if (s === 'unauthorized') return showLogin('Your session ended; sign in again.');
     setBadge(s);
-  });
-  if (state.lastId !== null) stream.setLastId(state.lastId);
-  state.messageStream = stream;
+  };
+  state.messageStream = openStream(`api/messages/stream/?${filters}`, onMessageEvent, onState, state.lastId);
 }
 
 /** The newest stored id overall, so a filtered view starts live from now. */

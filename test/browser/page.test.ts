@@ -129,6 +129,33 @@ describe('the live page in Chromium', () => {
     await other.close();
   });
 
+  test('a message stored after the history was read and before the stream connected is shown', async () => {
+    // Hold the filtered stream's request until a matching message is stored: the page must ask
+    // for it with Last-Event-ID on its first connect (a stream opened without one starts from now).
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let asked = () => {};
+    const streamAsked = new Promise<void>((resolve) => (asked = resolve));
+    await page.route(/\/api\/messages\/stream\/\?msg_types=between$/, async (route) => {
+      asked();
+      await held;
+      await route.continue();
+    });
+    try {
+      await page.fill('#filters input[name=msg_types]', 'between');
+      await page.click('#filters button[type=submit]');
+      await streamAsked;
+      await send({ msg_type: 'between', seq: 1 });
+      release();
+      await page.waitForFunction(() => document.getElementById('badge')?.textContent === 'live');
+      await page.waitForFunction(() => document.querySelectorAll('#messages tbody tr').length === 1, null, { timeout: 10_000 });
+      assert.deepEqual(await rowTypes(), ['between']);
+    } finally {
+      release();
+      await page.unroute(/\/api\/messages\/stream\/\?msg_types=between$/);
+    }
+  });
+
   test('relay restarted while messages are published: reconnecting, then live, every message once', async () => {
     await page.fill('#filters input[name=msg_types]', 'restart');
     await page.click('#filters button[type=submit]');

@@ -7,7 +7,7 @@
  * Starts a private ActiveMQ, then per scenario a relay (`swf-relay start`,
  * its own process) on SQLite or PostgreSQL with the in-memory or Redis bus,
  * load clients in child processes and a STOMP publisher process; loopback only,
- * every step bounded in time. Scenarios: fanout, filtered, idle, ingest,
+ * every step bounded in time. Scenarios: fanout, filtered, idle, ingest-cost, ingest,
  * replay, bus (default: all), and profile (only when named: fanout and
  * filtered fanout with the relay under the V8 profiler, summarised). Writes
  * bench/results/<timestamp>.json and .md; --write-docs also puts the table
@@ -29,6 +29,7 @@ import { busScenario } from './scenarios/bus.js';
 import { fanout } from './scenarios/fanout.js';
 import { filtered } from './scenarios/filtered.js';
 import { idle } from './scenarios/idle.js';
+import { ingestCost } from './scenarios/ingest-cost.js';
 import { profile } from './scenarios/profile.js';
 import { ingest, replay } from './scenarios/store.js';
 
@@ -37,8 +38,8 @@ const RESULTS = path.join(ROOT, 'bench', 'results');
 const DOCS = path.join(ROOT, 'docs', 'benchmarks.md');
 
 /** Scenarios in run order; `profile` runs only when named. */
-const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = { fanout, filtered, idle, ingest, replay, bus: busScenario, profile };
-const DEFAULT = ['fanout', 'filtered', 'idle', 'ingest', 'replay', 'bus'];
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = { fanout, filtered, idle, 'ingest-cost': ingestCost, ingest, replay, bus: busScenario, profile };
+const DEFAULT = ['fanout', 'filtered', 'idle', 'ingest-cost', 'ingest', 'replay', 'bus'];
 
 const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--only ${Object.keys(SCENARIOS).join('|')}[,…]] [--write-docs]
        [--fanout <clients>x<rate>[,<rate>…][@sqlite|postgres+memory|redis]]   (one fanout ladder instead of the plan; implies --only fanout)

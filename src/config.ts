@@ -79,6 +79,8 @@ export interface Config {
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   /** Largest accepted message body in bytes; larger ones are rejected. */
   readonly messageMaxBytes: number;
+  /** Least time between the starts of two ingestion commits, ms (INGEST_COMMIT_INTERVAL_MS, default 10; 0 = back to back). */
+  readonly ingestCommitIntervalMs: number;
   /** Days messages and rejected bodies are kept; undefined keeps them forever. */
   readonly retentionDays: number | undefined;
   /** Days a closed connection's subscriber row is kept (SUBSCRIBERS_RETENTION_DAYS, default 30). */
@@ -249,6 +251,7 @@ const schema = z.object({
   TLS_CERT_FILE: optionalFile.optional(),
   TLS_KEY_FILE: optionalFile.optional(),
   MESSAGE_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  INGEST_COMMIT_INTERVAL_MS: int(0, 1000).default(10),
   RETENTION_DAYS: z
     .string()
     .trim()
@@ -373,6 +376,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionTtlMs: e.SESSION_TTL_HOURS * 3_600_000,
     tls: e.TLS_CERT_FILE && e.TLS_KEY_FILE ? { certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE } : undefined,
     messageMaxBytes: e.MESSAGE_MAX_BYTES,
+    ingestCommitIntervalMs: e.INGEST_COMMIT_INTERVAL_MS,
     retentionDays: e.RETENTION_DAYS,
     subscribersRetentionDays: e.SUBSCRIBERS_RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,

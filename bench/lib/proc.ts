@@ -12,11 +12,17 @@ const TICKS_PER_SECOND = 100;
 
 /** utime + stime of a process in ticks, or null when it is gone. */
 export function cpuTicks(pid: number): number | null {
+  const split = cpuSplit(pid);
+  return split && split.user + split.system;
+}
+
+/** A process's CPU ticks, user and kernel (system) apart, or null when it is gone. */
+export function cpuSplit(pid: number): { user: number; system: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces) start at the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
+    return { user: Number(rest[11]), system: Number(rest[12]) };
   } catch {
     return null;
   }

@@ -35,6 +35,8 @@ interface Target {
 const TARGETS: Target[] = [
   { name: 'fanout', clients: 1000, rate: 200, path: () => '/api/messages/stream/?msg_types=bench_fanout', runIdCount: 1, perMessage: 1000, msgType: 'bench_fanout', loadProcesses: 2, whole: true },
   { name: 'filtered', clients: 10_000, rate: 1000, path: (i) => `/api/messages/stream/?run_ids=f${i}`, runIdCount: 10_000, perMessage: 1, msgType: 'bench_filtered', loadProcesses: 4, whole: false },
+  // The cost of a message before fanout: one client whose filter matches nothing (as the ingest-cost scenario).
+  { name: 'ingest', clients: 1, rate: 1000, path: () => '/api/messages/stream/?msg_types=bench_matches_nothing', runIdCount: 100, perMessage: 0, msgType: 'bench_ingest_cost', loadProcesses: 1, whole: false },
 ];
 
 /** Runs one target; returns the markdown of its summaries. */
@@ -42,7 +44,7 @@ async function profileOne(ctx: BenchContext, t: Target, seconds: number): Promis
   const dir = path.join(ctx.resultsDir, `${ctx.stem}-profile-${t.name}`);
   mkdirSync(dir, { recursive: true });
   const nodeArgs = [...(t.whole ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), '--import', WINDOW_HOOK];
-  const relay = await ctx.relay({ store: 'sqlite', bus: 'memory' }, { nodeArgs, env: { BENCH_PROFILE_DIR: dir } });
+  const relay = await ctx.relay({ store: (process.env.BENCH_PROFILE_STORE as 'postgres') ?? 'sqlite', bus: 'memory' }, { nodeArgs, env: { BENCH_PROFILE_DIR: dir } });
   const windowFile = path.join(dir, 'window.cpuprofile');
   try {
     const clients = await LoadClients.start(t.loadProcesses);
@@ -73,11 +75,17 @@ async function profileOne(ctx: BenchContext, t: Target, seconds: number): Promis
   return parts.join('\n');
 }
 
-/** Profiles each target (15 s; --quick 8 s) and writes bench/results/<stem>-profile.md. */
+/**
+ * Profiles each target (15 s; --quick 8 s) and writes bench/results/<stem>-profile.md.
+ * BENCH_PROFILE_TARGETS=ingest,fanout profiles only those.
+ */
 export async function profile(ctx: BenchContext): Promise<void> {
   const seconds = ctx.quick ? 8 : 15;
+  const only = process.env.BENCH_PROFILE_TARGETS?.split(',').filter(Boolean);
+  const targets = only ? TARGETS.filter((t) => only.includes(t.name)) : TARGETS;
+  if (targets.length === 0) throw new Error(`BENCH_PROFILE_TARGETS names no target; known: ${TARGETS.map((t) => t.name).join(', ')}`);
   const sections = ['# Relay CPU profiles\n'];
-  for (const t of TARGETS) sections.push(await profileOne(ctx, t, seconds));
+  for (const t of targets) sections.push(await profileOne(ctx, t, seconds));
   const text = sections.join('\n');
   writeFileSync(path.join(ctx.resultsDir, `${ctx.stem}-profile.md`), text);
   ctx.log(`profiles summarised in bench/results/${ctx.stem}-profile.md`);

@@ -81,7 +81,7 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     readiness: () => checkReadiness({ store, status, django }),
   });
   // (1) broker → (2) ingest: the one writer, run only while holding the lease when there is one.
-  const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics }) : null;
+  const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics, commitIntervalMs: config.ingestCommitIntervalMs }) : null;
   const listener = ingestor ? new StompListener(config.broker, log.child({ part: 'broker' }), ingestor) : null;
   const lease = listener && redis ? new ListenerLease(redis.commands, keys.lease, processName, log.child({ part: 'lease' })) : null;
   const retention = runsListener

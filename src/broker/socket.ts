@@ -8,21 +8,42 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
 import type { BrokerConfig } from '../config.js';
 
-/** A TCPWrapper whose socket is TLS with `options` (the wrapper only knows plain TCP). */
-function tlsWrapper(host: string, port: number, options: ConnectionOptions): TCPWrapper {
-  class TlsWrapper extends TCPWrapper {
+/**
+ * A TCPWrapper (plain TCP, or TLS with `tls` options: the wrapper itself only knows plain TCP)
+ * whose writes within one turn of the event loop leave as one: the ingestor acknowledges a
+ * whole batch in one loop, and each ACK frame would otherwise be a system call of its own.
+ */
+function brokerSocket(host: string, port: number, tls: ConnectionOptions | null): TCPWrapper {
+  class BrokerSocket extends TCPWrapper {
+    // Set from getSocket(), which the base constructor calls: `declare` emits no field that would reset it.
+    declare private raw: Socket;
+    declare private corked: boolean;
+
     protected override getSocket(p: number, h: string): Socket {
-      return tlsConnect({ ...options, port: p, host: h, servername: h });
+      this.raw = tls ? tlsConnect({ ...tls, port: p, host: h, servername: h }) : super.getSocket(p, h);
+      return this.raw;
+    }
+
+    override send(data: string | ArrayBuffer): void {
+      if (!this.corked) {
+        this.corked = true;
+        this.raw.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.raw.uncork();
+        });
+      }
+      super.send(data);
     }
   }
-  return new TlsWrapper(host, port);
+  return new BrokerSocket(host, port);
 }
 
 /** Opens a socket to the broker for @stomp/stompjs's `webSocketFactory`: TCP, or TLS when `useSsl` (certificate files are read on each call). */
 export function openBrokerSocket(config: BrokerConfig): TCPWrapper {
   const { host, port, useSsl, caCertsFile, certFile, keyFile } = config;
-  if (!useSsl) return new TCPWrapper(host, port);
-  return tlsWrapper(host, port, {
+  if (!useSsl) return brokerSocket(host, port, null);
+  return brokerSocket(host, port, {
     ca: caCertsFile ? readFileSync(caCertsFile) : undefined,
     cert: certFile ? readFileSync(certFile) : undefined,
     key: keyFile ? readFileSync(keyFile) : undefined,

@@ -1,8 +1,14 @@
 /**
  * Ingestor: the one writer. Classifies broker messages, commits them to the
- * store in small batches (group commit: whatever arrived while the previous
- * commit ran), publishes the stored ones on the bus in id order, and only then
- * acknowledges them to the broker.
+ * store in small batches, publishes the stored ones on the bus in id order,
+ * and only then acknowledges them to the broker.
+ *
+ * Group commit, adaptive: a commit starts at least `commitIntervalMs` after
+ * the previous one started. Messages further apart than that are committed at
+ * once (no added latency at low rates); faster ones gather into one commit per
+ * interval (each commit costs an fsync or a database round trip and an ACK
+ * write — at 1,000 msg/s, 10 ms batches cut the relay's CPU per message by
+ * about 40 %, docs/benchmarks.md); a backlog commits full batches back to back.
  */
 import { randomUUID } from 'node:crypto';
 import timers from 'node:timers/promises';
@@ -58,6 +64,8 @@ export interface IngestorOptions {
   /** Largest accepted body, bytes. */
   readonly maxBytes: number;
   readonly metrics?: Metrics;
+  /** Least time between the starts of two commits, ms (0: commit as soon as the previous one ends). */
+  readonly commitIntervalMs?: number;
 }
 
 /** The one writer of the store (SPEC §3: ids are committed in id order). */
@@ -71,8 +79,13 @@ export class Ingestor implements InboundSink {
   private running = false;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
+  /** Date.now() when the last commit began. */
+  private lastCommitAt = -Infinity;
+  private readonly commitIntervalMs: number;
 
-  constructor(private readonly options: IngestorOptions) {}
+  constructor(private readonly options: IngestorOptions) {
+    this.commitIntervalMs = options.commitIntervalMs ?? 0;
+  }
 
   /** Takes one broker message; it is acknowledged once committed and published. */
   accept(message: InboundMessage): void {
@@ -140,6 +153,10 @@ export class Ingestor implements InboundSink {
     /** A batch taken out of `pending` but given up on by stop(): its HTTP publishers must still get an answer. */
     let abandoned: Item[] = [];
     while (this.pending.length > 0 && !this.stopping) {
+      // Under a backlog (a full batch waits) commit at once; else let the rest of the interval gather a batch.
+      const wait = Math.min(this.lastCommitAt + this.commitIntervalMs - Date.now(), this.commitIntervalMs);
+      if (wait > 0 && this.pending.length < MAX_BATCH) await timers.setTimeout(wait);
+      this.lastCommitAt = Date.now();
       const items = this.pending.splice(0, MAX_BATCH);
       this.inFlight = items;
       const events = await this.commitResilient(items);

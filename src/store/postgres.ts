@@ -1,6 +1,7 @@
 /** PostgresStore: the production store (node-postgres pool). */
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { PostgresBatchWriter } from './postgres-batch-writer.js';
 import type { Database } from './schema.js';
 import { SqlStore } from './sql-store.js';
 
@@ -20,5 +21,5 @@ export function openPostgresStore(url: string): SqlStore {
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return new SqlStore('postgres', db);
+  return new SqlStore('postgres', db, new PostgresBatchWriter(pool));
 }

@@ -27,14 +27,19 @@ const PRUNED_THROUGH = 'pruned_through_id';
 /** Subscribers updated per statement (5 parameters each). */
 const SUBSCRIBER_CHUNK = 500;
 
-/** Rows per INSERT statement: far below both dialects' bound-parameter limits. */
-const INSERT_CHUNK = 500;
+/** Writes ingestion batches (IngestBatch → ids in order, null for duplicates) for one dialect. */
+export interface BatchWriter {
+  commit(batch: IngestBatch): Promise<(string | null)[]>;
+  /** Waits for what it was given, then releases what it holds. */
+  close(): Promise<void>;
+}
 
 /** Store implementation over a Kysely instance; the instance is owned (closed by close()). Identity queries: sql-identity.ts. */
 export class SqlStore extends SqlIdentity implements Store {
   constructor(
     readonly dialect: Dialect,
     db: Kysely<Database>,
+    private readonly batchWriter: BatchWriter,
   ) {
     super(db);
   }
@@ -51,82 +56,9 @@ export class SqlStore extends SqlIdentity implements Store {
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   }
 
-  async commitBatch(batch: IngestBatch): Promise<(string | null)[]> {
-    return this.db.transaction().execute(async (trx) => {
-      // Repeats inside one batch (a redelivery racing its original) count as duplicates.
-      const firstIndex = new Map<string, number>();
-      batch.messages.forEach((m, i) => {
-        if (!firstIndex.has(m.brokerMessageId)) firstIndex.set(m.brokerMessageId, i);
-      });
-      const unique = batch.messages.filter((m, i) => firstIndex.get(m.brokerMessageId) === i);
-      const idByBrokerId = new Map<string, string>();
-      for (let start = 0; start < unique.length; start += INSERT_CHUNK) {
-        const rows = unique.slice(start, start + INSERT_CHUNK).map((m) => ({
-          broker_message_id: m.brokerMessageId,
-          message_type: m.fields.msgType,
-          sender_agent: m.fields.senderAgent,
-          recipient_agent: m.fields.recipientAgent,
-          namespace: m.fields.namespace,
-          execution_id: m.fields.executionId,
-          run_id: m.fields.runId,
-          processed_by: m.fields.processedBy,
-          filename: m.fields.filename,
-          queue_name: m.queueName,
-          sent_at: m.sentAt,
-          message_content: m.content,
-          message_metadata: m.metadata,
-        }));
-        const inserted = await trx
-          .insertInto('workflow_messages')
-          .values(rows)
-          .onConflict((oc) => oc.column('broker_message_id').doNothing())
-          .returning(['id', 'broker_message_id'])
-          .execute();
-        for (const row of inserted) idByBrokerId.set(row.broker_message_id, String(row.id));
-      }
-      for (const hb of batch.heartbeats) {
-        const values = {
-          name: hb.fields.agentName,
-          agent_type: hb.fields.agentType,
-          status: hb.fields.status,
-          namespace: hb.fields.namespace,
-          last_heartbeat: hb.at,
-          payload: hb.payload,
-          first_seen: hb.at,
-        };
-        await trx
-          .insertInto('agents')
-          .values(values)
-          .onConflict((oc) =>
-            oc.column('name').doUpdateSet({
-              agent_type: values.agent_type,
-              status: values.status,
-              namespace: values.namespace,
-              last_heartbeat: values.last_heartbeat,
-              payload: values.payload,
-            }),
-          )
-          .execute();
-      }
-      for (const r of batch.rejected) {
-        await trx
-          .insertInto('rejected_messages')
-          .values({
-            broker_message_id: r.brokerMessageId,
-            received_at: r.receivedAt,
-            queue_name: r.queueName,
-            reason: r.reason,
-            detail: r.detail,
-            body: r.body,
-            body_size: r.bodySize,
-            truncated: r.truncated ? 1 : 0,
-            headers: r.headers,
-          })
-          .onConflict((oc) => oc.column('broker_message_id').doNothing())
-          .execute();
-      }
-      return batch.messages.map((m, i) => (firstIndex.get(m.brokerMessageId) === i ? idByBrokerId.get(m.brokerMessageId) ?? null : null));
-    });
+  /** The ingestion commit: each dialect's own writer (statements prepared once), not query building per message. */
+  commitBatch(batch: IngestBatch): Promise<(string | null)[]> {
+    return this.batchWriter.commit(batch);
   }
 
   async messagesAfter(afterId: string, limit: number, filters?: Filters, maxBytes?: number): Promise<StoredMessage[]> {
@@ -341,6 +273,7 @@ export class SqlStore extends SqlIdentity implements Store {
   }
 
   async close(): Promise<void> {
+    await this.batchWriter.close();
     await this.db.destroy();
   }
 }

@@ -35,6 +35,16 @@ const open: OpenStore = async () => {
 // Every role's suite (retention.test.ts also runs the RetentionJob itself on both stores).
 allStoreContracts('sqlite (temp file)', open);
 
+/** A small workflow message with this broker message-id. */
+const walMessage = (brokerMessageId: string) => ({
+  brokerMessageId,
+  fields: { msgType: 't', runId: null, executionId: null, filename: null, senderAgent: null, recipientAgent: null, namespace: null, processedBy: null },
+  queueName: '/topic/epictopic',
+  sentAt: '2026-11-27T14:00:00.000Z',
+  content: '{"msg_type":"t"}',
+  metadata: '{}',
+});
+
 describe('SqliteStore file', () => {
   let dir: string;
   before(() => {
@@ -48,16 +58,7 @@ describe('SqliteStore file', () => {
     try {
       await store.migrate();
       const [id] = await store.commitBatch({
-        messages: [
-          {
-            brokerMessageId: 'ID:wal-1',
-            fields: { msgType: 't', runId: null, executionId: null, filename: null, senderAgent: null, recipientAgent: null, namespace: null, processedBy: null },
-            queueName: '/topic/epictopic',
-            sentAt: '2026-11-27T14:00:00.000Z',
-            content: '{"msg_type":"t"}',
-            metadata: '{}',
-          },
-        ],
+        messages: [walMessage('ID:wal-1')],
         heartbeats: [],
         rejected: [],
       });
@@ -71,6 +72,31 @@ describe('SqliteStore file', () => {
         reader.close();
       }
     } finally {
+      await store.close();
+    }
+  });
+
+  it('commits off the event loop: while another connection holds the write lock, timers still run, and the commit lands once it is freed', async () => {
+    const path = join(dir, 'locked.db');
+    const store = openSqliteStore(path);
+    const other = new Database(path);
+    try {
+      await store.migrate();
+      other.pragma('busy_timeout = 0');
+      other.exec('begin immediate'); // the write lock, as a long commit elsewhere would hold it
+      const events: string[] = [];
+      const committed = store.commitBatch({ messages: [walMessage('ID:locked-1')], heartbeats: [], rejected: [] }).then(
+        (ids) => (events.push('committed'), ids),
+        (err: Error) => (events.push(`failed: ${err.message}`), null),
+      );
+      // Only this thread can free the lock: a commit that blocked it would wait out busy_timeout and fail.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      events.push('timer');
+      other.exec('commit');
+      assert.deepEqual(await committed, ['1']);
+      assert.deepEqual(events, ['timer', 'committed']);
+    } finally {
+      other.close();
       await store.close();
     }
   });

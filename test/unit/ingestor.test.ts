@@ -153,12 +153,12 @@ class FakeBus implements Pick<Bus, 'publish'> {
 const encode = (text: string) => new TextEncoder().encode(text);
 
 /** An ingestor wired to a fresh fake store and bus, with helpers to make broker messages. */
-function setup(options: { maxBytes?: number } = {}) {
+function setup(options: { maxBytes?: number; commitIntervalMs?: number } = {}) {
   const timeline: string[] = [];
   const store = new FakeStore(timeline);
   const bus = new FakeBus(timeline);
   // The fakes implement only what the Ingestor calls (commitBatch, publish); these two casts are the only ones.
-  const ingestor = new Ingestor({ store: store as Pick<Store, 'commitBatch'> as Store, bus: bus as Pick<Bus, 'publish'> as Bus, log: pino({ level: 'silent' }), maxBytes: options.maxBytes ?? 64 * 1024 });
+  const ingestor = new Ingestor({ store: store as Pick<Store, 'commitBatch'> as Store, bus: bus as Pick<Bus, 'publish'> as Bus, log: pino({ level: 'silent' }), maxBytes: options.maxBytes ?? 64 * 1024, commitIntervalMs: options.commitIntervalMs });
   /** messageIds in the order ack() was called (a repeat would show twice). */
   const acked: string[] = [];
   const message = (messageId: string, body: string | Uint8Array): Inbound => ({
@@ -349,6 +349,51 @@ describe('Ingestor: group commit', () => {
     assert.deepEqual(bus.batches.map((b) => b.length), [MAX_BATCH, 1]);
     assert.deepEqual(bus.ids(), ids.map((_, i) => String(i + 1)));
     assert.deepEqual(acked, ids);
+  });
+});
+
+describe('Ingestor: commit interval (adaptive group commit)', () => {
+  const INTERVAL = 10;
+
+  it('messages arriving within the interval after a commit wait for it to pass, then share one commit', async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const { ingestor, store, acked, workflow } = setup({ commitIntervalMs: INTERVAL });
+    ingestor.accept(workflow('a1'));
+    await ingestor.idle();
+    assert.equal(store.calls.length, 1, 'the first message is committed at once');
+    ingestor.accept(workflow('b1'));
+    await flush();
+    ingestor.accept(workflow('b2'));
+    await flush();
+    t.mock.timers.tick(INTERVAL - 1);
+    await flush();
+    assert.equal(store.calls.length, 1, 'no commit before the interval has passed');
+    t.mock.timers.tick(1);
+    await ingestor.idle();
+    assert.deepEqual(store.calls.map((c) => c.messages.length), [1, 2]);
+    assert.deepEqual(acked, ['a1', 'b1', 'b2']);
+  });
+
+  it('a message arriving after the interval has passed is committed at once', async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const { ingestor, store, workflow } = setup({ commitIntervalMs: INTERVAL });
+    ingestor.accept(workflow('a1'));
+    await ingestor.idle();
+    t.mock.timers.tick(INTERVAL);
+    ingestor.accept(workflow('b1'));
+    await until('second commit, with no timer ticked', () => store.calls.length === 2);
+    await ingestor.idle();
+  });
+
+  it(`a full batch (${MAX_BATCH} waiting: a backlog) is committed without waiting for the interval`, async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const { ingestor, store, workflow } = setup({ commitIntervalMs: INTERVAL });
+    ingestor.accept(workflow('a1'));
+    await ingestor.idle();
+    for (let i = 0; i < MAX_BATCH; i++) ingestor.accept(workflow(`m${i}`));
+    await until('the full batch committed, with no timer ticked', () => store.calls.length === 2);
+    await ingestor.idle();
+    assert.deepEqual(store.calls.map((c) => c.messages.length), [1, MAX_BATCH]);
   });
 });
 

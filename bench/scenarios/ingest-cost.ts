@@ -1,0 +1,59 @@
+/**
+ * The relay's CPU per live message before fanout: 1,000 non-persistent msg/s with
+ * one connected client whose filter matches nothing, on SQLite and on PostgreSQL
+ * (in-memory bus). Reports µs of relay CPU per message (all its threads: the
+ * kernel's per-process accounting) and the event loop's delay p99 over the step.
+ */
+import { LoadClients } from '../lib/children.js';
+import { liveRow, liveStep, waitIngested, type BenchContext } from '../lib/context.js';
+import { measureUndisturbed } from '../lib/quiet.js';
+import { cpuSplit } from '../lib/proc.js';
+import type { Variant } from '../lib/relay.js';
+
+const RATE = 1000;
+/** The issue-15 target, µs of relay CPU per message. */
+const TARGET_US = 60;
+
+/** Relay CPU per message, µs, from a step's CPU share (% of one core over `seconds`). */
+export const cpuMicrosPerMessage = (relayPercent: number, seconds: number, messages: number) =>
+  messages > 0 ? (relayPercent / 100) * seconds * 1e6 / messages : 0;
+
+export async function ingestCost(ctx: BenchContext): Promise<void> {
+  const seconds = ctx.quick ? 5 : 10;
+  const variants: Variant[] = [{ store: 'sqlite', bus: 'memory' }, { store: 'postgres', bus: 'memory' }];
+  for (const variant of variants) {
+    const relay = await ctx.relay(variant);
+    try {
+      const clients = await LoadClients.start(1);
+      try {
+        const opened = await clients.open(relay.url, relay.token, ['/api/messages/stream/?msg_types=bench_matches_nothing']);
+        if (opened.opened !== 1) throw new Error(`the idle client did not connect: ${JSON.stringify(opened.failures)}`);
+        let published = 0;
+        const { result, notes, disturbed } = await measureUndisturbed(ctx, `ingest cost ${variant.store}`, async () => {
+          await relay.scrape(); // prom-client resets the event-loop delay histogram at each scrape: start the window here
+          const before = cpuSplit(relay.pid);
+          const r = await liveStep(ctx, relay, clients, { rate: RATE, seconds, msgType: 'bench_ingest_cost', runIdPrefix: 'c', runIdCount: 100, perMessage: 0 });
+          const after = cpuSplit(relay.pid);
+          const lagP99 = (await relay.metric('nodejs_eventloop_lag_p99_seconds')) ?? NaN;
+          // Ticks are 10 ms: per message, µs = ticks × 10,000 / messages.
+          if (before && after && r.sent > 0) {
+            const per = (ticks: number) => ((ticks * 10_000) / r.sent).toFixed(0);
+            r.notes.unshift(`of which user ${per(after.user - before.user)} µs, kernel ${per(after.system - before.system)} µs`);
+          }
+          published += r.sent;
+          if (!(await waitIngested(relay, published, 60_000))) r.notes.push('relay still behind the broker 60 s after the step');
+          const us = cpuMicrosPerMessage(r.cpu.relay, r.cpu.seconds, r.sent);
+          r.notes.unshift(`${us.toFixed(0)} µs relay CPU per message; event-loop delay p99 ${(lagP99 * 1000).toFixed(1)} ms`);
+          return { ...r, us };
+        });
+        const row = liveRow('ingest cost', relay, 1, RATE, result, ['one client connected, its filter matches nothing', ...notes], disturbed);
+        row.target = { text: `≤ ${TARGET_US} µs relay CPU per message at 1,000 msg/s`, met: result.us <= TARGET_US };
+        ctx.add({ ...row, expected: undefined, delivered: undefined, perSecond: undefined });
+      } finally {
+        await clients.close();
+      }
+    } finally {
+      await relay.stop();
+    }
+  }
+}

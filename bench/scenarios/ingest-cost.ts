@@ -6,6 +6,7 @@
  */
 import { LoadClients } from '../lib/children.js';
 import { liveRow, liveStep, waitIngested, type BenchContext } from '../lib/context.js';
+import { sampleLoopDelay } from '../lib/loop-delay.js';
 import { measureUndisturbed } from '../lib/quiet.js';
 import { cpuSplit } from '../lib/proc.js';
 import type { Variant } from '../lib/relay.js';
@@ -30,11 +31,11 @@ export async function ingestCost(ctx: BenchContext): Promise<void> {
         if (opened.opened !== 1) throw new Error(`the idle client did not connect: ${JSON.stringify(opened.failures)}`);
         let published = 0;
         const { result, notes, disturbed } = await measureUndisturbed(ctx, `ingest cost ${variant.store}`, async () => {
-          await relay.scrape(); // prom-client resets the event-loop delay histogram at each scrape: start the window here
           const before = cpuSplit(relay.pid);
+          const loop = sampleLoopDelay(relay);
           const r = await liveStep(ctx, relay, clients, { rate: RATE, seconds, msgType: 'bench_ingest_cost', runIdPrefix: 'c', runIdCount: 100, perMessage: 0 });
           const after = cpuSplit(relay.pid);
-          const lagP99 = (await relay.metric('nodejs_eventloop_lag_p99_seconds')) ?? NaN;
+          const lag = await loop.stop();
           // Ticks are 10 ms: per message, µs = ticks × 10,000 / messages.
           if (before && after && r.sent > 0) {
             const per = (ticks: number) => ((ticks * 10_000) / r.sent).toFixed(0);
@@ -43,7 +44,7 @@ export async function ingestCost(ctx: BenchContext): Promise<void> {
           published += r.sent;
           if (!(await waitIngested(relay, published, 60_000))) r.notes.push('relay still behind the broker 60 s after the step');
           const us = cpuMicrosPerMessage(r.cpu.relay, r.cpu.seconds, r.sent);
-          r.notes.unshift(`${us.toFixed(0)} µs relay CPU per message; event-loop delay p99 ${(lagP99 * 1000).toFixed(1)} ms`);
+          r.notes.unshift(`${us.toFixed(0)} µs relay CPU per message; event-loop delay p99 per second: median ${lag.medianP99Ms.toFixed(1)} ms, worst ${lag.worstP99Ms.toFixed(1)} ms`);
           return { ...r, us };
         });
         const row = liveRow('ingest cost', relay, 1, RATE, result, ['one client connected, its filter matches nothing', ...notes], disturbed);

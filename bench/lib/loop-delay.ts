@@ -1,0 +1,43 @@
+/**
+ * The relay's event-loop delay over a step, from prom-client's
+ * `nodejs_eventloop_lag_p99_seconds` (monitorEventLoopDelay). prom-client resets
+ * that histogram at every scrape, so this scrapes once a second and keeps each
+ * second's p99. Its timer fires every 10 ms and records the time between two
+ * firings, so an idle loop reads ~10 ms: the delay is that value less 10 ms.
+ */
+import { sleep } from './context.js';
+import type { BenchRelay } from './relay.js';
+
+/** prom-client's eventLoopMonitoringPrecision (its default, which the relay keeps), ms. */
+const RESOLUTION_MS = 10;
+
+/** What a sampler saw: per-second p99 of the event-loop delay, ms (resolution subtracted). */
+export interface LoopDelay {
+  /** Median over the seconds of the step. */
+  medianP99Ms: number;
+  /** The worst second. */
+  worstP99Ms: number;
+  seconds: number;
+}
+
+/** Samples until stop() resolves with the summary. */
+export function sampleLoopDelay(relay: BenchRelay): { stop(): Promise<LoopDelay> } {
+  const p99s: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    await relay.scrape(); // start a fresh window
+    while (running) {
+      await sleep(1000);
+      const p99 = (await relay.scrape()).value('nodejs_eventloop_lag_p99_seconds');
+      if (p99 !== null && p99 > 0) p99s.push(Math.max(0, p99 * 1000 - RESOLUTION_MS));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      const sorted = [...p99s].sort((a, b) => a - b);
+      return { medianP99Ms: sorted[Math.floor(sorted.length / 2)] ?? NaN, worstP99Ms: sorted.at(-1) ?? NaN, seconds: sorted.length };
+    },
+  };
+}

@@ -252,7 +252,8 @@ describe('OpenAPI description', () => {
     const status = JSON.parse(serialised.find((s) => s.route === 'GET /api/messages/stream/status/')!.sent) as { clients: Record<string, unknown>[]; broker: Record<string, unknown> };
     assert.deepEqual(Object.keys(status.clients[0]!), ['client_id', 'user', 'remote_addr', 'connected_at', 'filters', 'events_sent', 'events_dropped', 'queue_depth', 'process']);
     assert.deepEqual(Object.keys(status.broker), ['state', 'destination', 'durable', 'connectedSince', 'reconnects', 'lastError']);
-    const agent = (JSON.parse(serialised.find((s) => s.route === 'GET /api/agents/' && s.status === 200)!.sent) as { results: Record<string, unknown>[] }).results[0]!;
+    // The last agents answer: the polls before it may predate the heartbeat's commit.
+    const agent = (JSON.parse(serialised.findLast((s) => s.route === 'GET /api/agents/' && s.status === 200)!.sent) as { results: Record<string, unknown>[] }).results[0]!;
     assert.equal(agent.agent_type, 'daqsim');
 
     const routes = new Set(serialised.map((s) => `${s.route} ${s.status}`));

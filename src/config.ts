@@ -41,6 +41,8 @@ export interface BrokerConfig {
   readonly reconnectMaxMs: number;
   /** Messages the broker may send before we acknowledge (ActiveMQ prefetch). */
   readonly prefetch: number;
+  /** STOMP ack mode: one ACK per message, or one cumulative ACK per committed batch (ACTIVEMQ_ACK_MODE). */
+  readonly ackMode: 'client-individual' | 'client';
 }
 
 /** Stream behaviour (SPEC §3, §5). */
@@ -225,6 +227,7 @@ const schema = z.object({
   ACTIVEMQ_HEARTBEAT_MS: int(0, 3_600_000).default(10_000),
   ACTIVEMQ_RECONNECT_MAX_SECONDS: int(1, 3600).default(30),
   ACTIVEMQ_PREFETCH: int(1, 100_000).default(1000),
+  ACTIVEMQ_ACK_MODE: z.enum(['client-individual', 'client']).default('client-individual'),
   HOST: listenHost.default('127.0.0.1'),
   PORT: int(0, 65535).default(8000),
   BASE_PATH: basePath.default(''),
@@ -356,6 +359,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       heartbeatMs: e.ACTIVEMQ_HEARTBEAT_MS,
       reconnectMaxMs: e.ACTIVEMQ_RECONNECT_MAX_SECONDS * 1000,
       prefetch: e.ACTIVEMQ_PREFETCH,
+      ackMode: e.ACTIVEMQ_ACK_MODE,
     },
     http: { host: e.HOST, port: e.PORT },
     basePath: e.BASE_PATH,

@@ -41,6 +41,8 @@ export class StompListener {
   private everConnected = false;
   private failedAttempts = 0;
   private lastError: string | null = null;
+  /** `client` mode: the newest message acked in this turn, whose ACK goes out at the end of the turn. */
+  private ackDue: IMessage | null = null;
 
   constructor(
     private readonly config: BrokerConfig,
@@ -134,7 +136,7 @@ export class StompListener {
     const durable = this.config.subscriptionName !== '';
     const receipt = `sub-${randomUUID()}`;
     const headers: StompHeaders = {
-      ack: 'client-individual',
+      ack: this.config.ackMode,
       'activemq.prefetchSize': String(this.config.prefetch),
       receipt,
     };
@@ -160,13 +162,23 @@ export class StompListener {
       destination: headers.destination ?? this.config.destination,
       // ActiveMQ always sets message-id; a broker that does not gets no dedupe rather than a false one.
       messageId: headers['message-id'] || `local:${randomUUID()}`,
-      ack: () => {
-        try {
-          message.ack();
-        } catch {
-          // The connection is gone: the broker redelivers, and the message-id dedupes it.
-        }
-      },
+      ack: this.config.ackMode === 'client' ? () => this.ackCumulative(message) : () => ackNow(message),
+    });
+  }
+
+  /**
+   * `client` (cumulative) mode: an ACK covers every message delivered before it. The ingestor
+   * acks in arrival order, all of a committed batch in one turn, so one ACK for the newest
+   * message of the turn acknowledges exactly the batch.
+   */
+  private ackCumulative(message: IMessage): void {
+    const scheduled = this.ackDue !== null;
+    this.ackDue = message;
+    if (scheduled) return;
+    queueMicrotask(() => {
+      const newest = this.ackDue!;
+      this.ackDue = null;
+      ackNow(newest);
     });
   }
 
@@ -179,5 +191,13 @@ export class StompListener {
 
   private where(): string {
     return brokerAddress(this.config);
+  }
+}
+
+function ackNow(message: IMessage): void {
+  try {
+    message.ack();
+  } catch {
+    // The connection is gone: the broker redelivers, and the message-id dedupes it.
   }
 }

@@ -1,6 +1,6 @@
 // Lossless delivery under faults, with real processes: reconnect and replay,
 // replay during live traffic, kill -9 of the relay, broker restart, a slow
-// reader, graceful shutdown. Run on SQLite and PostgreSQL.
+// reader, graceful shutdown. Run on SQLite (cumulative `client` acks) and PostgreSQL (`client-individual`).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +70,9 @@ for (const storeKind of ['sqlite', 'postgres'] as const) {
         ACTIVEMQ_HEARTBEAT_TOPIC: topic,
         ACTIVEMQ_CLIENT_ID: `lossless-${storeKind}-${process.pid}`,
         ACTIVEMQ_HEARTBEAT_MS: '2000',
+        // Both ack modes, one per store (acking does not depend on the store): kill -9, broker restart and
+        // shutdown must lose and duplicate nothing with one cumulative ACK per batch as with one per message.
+        ACTIVEMQ_ACK_MODE: storeKind === 'sqlite' ? 'client' : 'client-individual',
         SSE_HEARTBEAT_SECONDS: '1',
         LOG_LEVEL: 'warn',
         // Young generation capped at Node 20's default (16 MB semi-spaces): Node 24 grows it to 128 MB

@@ -2,8 +2,8 @@
 // Parser gives, for any way a stream is cut into reads; and once installed, the library uses it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Parser } from '@stomp/stompjs';
-import { FastStompParser, installFastStompParser, type RawFrame } from '../../src/broker/stomp-parser.js';
+import { FrameImpl, Parser } from '@stomp/stompjs';
+import { FastStompParser, fromRawFrame, installFastStompParser, type RawFrame } from '../../src/broker/stomp-parser.js';
 
 type Seen = (RawFrame | 'ping')[];
 
@@ -38,7 +38,8 @@ const STREAMS: Record<string, Uint8Array | string> = {
   'a body without content-length runs to the NUL': 'MESSAGE\ndestination:/topic/t\nmessage-id:m-4\n\n{"msg_type":"no_length"}\0',
   'a body with NULs inside content-length, and an empty body': Buffer.concat([Buffer.from('MESSAGE\ncontent-length:5\nmessage-id:m-5\n\na\0b\0c\0'), Buffer.from('MESSAGE\ncontent-length:0\nmessage-id:m-6\n\n\0')]),
   'repeated headers, a colon in a value, escapes left for the frame layer': 'MESSAGE\nmessage-id:m-7\nmessage-id:second\nx-url:http://h:1/p\nweird:a\\nb\\\\c\\cd\ncontent-length:2\n\nok\0',
-  'CONNECTED and ERROR frames': 'CONNECTED\nversion:1.2\nheart-beat:2000,2000\n\n\0ERROR\nmessage:bad thing\ncontent-length:4\n\noops\0',
+  'CONNECTED and ERROR frames': 'CONNECTED\nversion:1.2\nheart-beat:2000,2000\nserver:a\\cb\n\n\0ERROR\nmessage:bad thing\ncontent-length:4\n\noops\0',
+  'header values with spaces, tabs and every escape': 'MESSAGE\n key : \t spaced value \u00a0\nx:\\r\\n\\c\\\\ end\nx:first wins? no, the first one does\nempty:\ncontent-length:1\n\nz\0',
   'many frames in a row': Array.from({ length: 20 }, (_, i) => message(100 + i, `{"msg_type":"m","i":${i}}`)).join(''),
 };
 
@@ -80,6 +81,21 @@ describe('FastStompParser', () => {
     assert.deepEqual(commands, ['MESSAGE', 'MESSAGE']);
   });
 
+  it('fromRawFrame gives the frame the library\'s own gives, for every frame of every stream', () => {
+    const original = FrameImpl.fromRawFrame.bind(FrameImpl) as unknown as typeof fromRawFrame;
+    const copy = (f: RawFrame): RawFrame => ({ ...f, headers: f.headers.map(([k, v]) => [k, v] as [string, string]) });
+    const view = (f: FrameImpl) => ({ command: f.command, headers: f.headers, body: Buffer.from(f.binaryBody).toString('latin1') });
+    let frames = 0;
+    for (const stream of Object.values(STREAMS)) {
+      for (const raw of parse(library, stream)) {
+        if (raw === 'ping') continue;
+        for (const escape of [true, false]) assert.deepEqual(view(fromRawFrame(copy(raw), escape)), view(original(copy(raw), escape)));
+        frames++;
+      }
+    }
+    assert.ok(frames > 25, `compared ${frames} frames`);
+  });
+
   it('once installed, the library parses with it (and still gives the same frames)', () => {
     const stream = STREAMS['heart-beats between and around frames, CRLF line ends, NUL padding']!;
     const expected = parse(library, stream);
@@ -88,6 +104,7 @@ describe('FastStompParser', () => {
     const p = new Parser((f) => seen.push(f as RawFrame), () => seen.push('ping'));
     p.parseChunk(new TextEncoder().encode(stream as string).buffer as ArrayBuffer);
     assert.ok((p as unknown as { fast?: unknown }).fast instanceof FastStompParser, 'the library parser delegates to FastStompParser');
+    assert.equal((FrameImpl as unknown as { fromRawFrame: unknown }).fromRawFrame, fromRawFrame, 'and builds frames with fromRawFrame');
     assert.deepEqual(seen.map((s) => (s === 'ping' ? s : { ...s, binaryBody: Uint8Array.from(s.binaryBody!) })), expected);
   });
 });

@@ -31,6 +31,8 @@ export interface BenchContext {
   readonly stem: string;
   /** Records a finished row (printed at once, tabled at the end). */
   add(row: Row): void;
+  /** Appends a markdown section (e.g. a comparison table) to the run's results, after the rows' table. */
+  addSection(markdown: string): void;
   log(message: string): void;
   /** Starts a relay for a variant on the run's broker, optionally with extra node flags and environment. */
   relay(variant: Variant, extra?: { nodeArgs?: string[]; env?: Record<string, string> }): Promise<BenchRelay>;

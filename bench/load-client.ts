@@ -65,7 +65,8 @@ function openOne(base: URL, path: string, headers: Record<string, string>): Prom
 
 async function open(request: OpenRequest): Promise<OpenResult> {
   const base = new URL(request.url);
-  const headers = { authorization: `Token ${request.token}`, ...request.headers };
+  // No token (nchan): no Authorization header.
+  const headers = { ...(request.token ? { authorization: `Token ${request.token}` } : {}), ...request.headers };
   const failures: Record<string, number> = {};
   let opened = 0;
   let next = 0;

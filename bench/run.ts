@@ -7,7 +7,8 @@
  * Starts a private ActiveMQ, then per scenario a relay (`swf-relay start`,
  * its own process) on SQLite or PostgreSQL with the in-memory or Redis bus,
  * load clients in child processes and a STOMP publisher process; loopback only,
- * every step bounded in time. Scenarios: fanout, filtered, idle, ingest-cost, ingest,
+ * every step bounded in time. Scenarios: fanout, nchan (the relay and nchan,
+ * Debian's nginx module, side by side), filtered, idle, ingest-cost, ingest,
  * replay, bus (default: all), and profile (only when named: fanout and
  * filtered fanout with the relay under the V8 profiler, summarised). Writes
  * bench/results/<timestamp>.json and .md; --write-docs also puts the table
@@ -30,6 +31,7 @@ import { fanout } from './scenarios/fanout.js';
 import { filtered } from './scenarios/filtered.js';
 import { idle } from './scenarios/idle.js';
 import { ingestCost } from './scenarios/ingest-cost.js';
+import { nchan } from './scenarios/nchan.js';
 import { profile } from './scenarios/profile.js';
 import { ingest, replay } from './scenarios/store.js';
 
@@ -38,8 +40,8 @@ const RESULTS = path.join(ROOT, 'bench', 'results');
 const DOCS = path.join(ROOT, 'docs', 'benchmarks.md');
 
 /** Scenarios in run order; `profile` runs only when named. */
-const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = { fanout, filtered, idle, 'ingest-cost': ingestCost, ingest, replay, bus: busScenario, profile };
-const DEFAULT = ['fanout', 'filtered', 'idle', 'ingest-cost', 'ingest', 'replay', 'bus'];
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = { fanout, nchan, filtered, idle, 'ingest-cost': ingestCost, ingest, replay, bus: busScenario, profile };
+const DEFAULT = ['fanout', 'nchan', 'filtered', 'idle', 'ingest-cost', 'ingest', 'replay', 'bus'];
 
 const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--only ${Object.keys(SCENARIOS).join('|')}[,…]] [--write-docs]
        [--fanout <clients>x<rate>[,<rate>…][@sqlite|postgres+memory|redis]]   (one fanout ladder instead of the plan; implies --only fanout)
@@ -126,6 +128,8 @@ async function main(): Promise<void> {
   const publisher = await PublisherProcess.start(broker.host, broker.port, process.env.BENCH_PUBLISHER_NAGLE !== '1');
   log(`ActiveMQ on ${broker.host}:${broker.port} (pid ${brokerPid}), shared Redis ${redisUrl}`);
   const rows: Row[] = [];
+  /** Markdown sections scenarios add after the table (the nchan comparison). */
+  const sections: string[] = [];
   const failures: string[] = [];
   const ctx: BenchContext = {
     quick: args.quick,
@@ -140,6 +144,9 @@ async function main(): Promise<void> {
     add(row) {
       rows.push(row);
       log(`  → ${summaryLine(row)}`);
+    },
+    addSection(markdown) {
+      sections.push(markdown.trim());
     },
     log,
     relay: (variant, extra) => startBenchRelay({ broker, variant, redisUrl, nodeArgs: extra?.nodeArgs ?? [], env: { ...args.relayEnv, ...extra?.env } }),
@@ -164,8 +171,8 @@ async function main(): Promise<void> {
   const when = started.toISOString().replace(/\.\d+Z$/, 'Z');
   const table = markdownTable(rows, machine, when, mode);
   const seconds = Math.round((Date.now() - started.getTime()) / 1000);
-  const md = `${table}\nTotal run time ${seconds} s.${failures.length ? `\n\nFailed scenarios:\n${failures.map((f) => `- ${f}`).join('\n')}` : ''}\n`;
-  writeFileSync(path.join(RESULTS, `${stem}.json`), JSON.stringify({ started: when, mode, seconds, machine, rows, failures }, null, 2));
+  const md = `${table}\n${sections.map((s) => `${s}\n\n`).join('')}Total run time ${seconds} s.${failures.length ? `\n\nFailed scenarios:\n${failures.map((f) => `- ${f}`).join('\n')}` : ''}\n`;
+  writeFileSync(path.join(RESULTS, `${stem}.json`), JSON.stringify({ started: when, mode, seconds, machine, rows, sections, failures }, null, 2));
   writeFileSync(path.join(RESULTS, `${stem}.md`), md);
   console.log(`\n${md}`);
   log(`wrote bench/results/${stem}.json and .md`);

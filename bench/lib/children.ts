@@ -1,12 +1,12 @@
 /**
  * The bench's child processes: load clients (bench/load-client.ts) and the
- * STOMP publisher (bench/publisher.ts), forked with tsx and driven by
- * request/response messages over IPC.
+ * publisher (bench/publisher.ts: STOMP, or HTTP POSTs for nchan), forked
+ * with tsx and driven by request/response messages over IPC.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './histogram.js';
-import type { LoadReport, OpenResult, PublishRequest, PublishResult, Reply } from './protocol.js';
+import type { HttpPublishRequest, LoadReport, OpenResult, PublishRequest, PublishResult, Reply } from './protocol.js';
 
 const LOAD_CLIENT = fileURLToPath(new URL('../load-client.ts', import.meta.url));
 const PUBLISHER = fileURLToPath(new URL('../publisher.ts', import.meta.url));
@@ -153,7 +153,7 @@ export class LoadClients {
   }
 }
 
-/** The STOMP publisher process. */
+/** The publisher process (connected to the broker; HTTP publishing needs no connect). */
 export class PublisherProcess {
   private constructor(private readonly child: Child) {}
 
@@ -169,6 +169,11 @@ export class PublisherProcess {
 
   publish(request: Omit<PublishRequest, 'type'>): Promise<PublishResult> {
     return this.child.request<PublishResult>({ type: 'publish', ...request });
+  }
+
+  /** The same bodies and pacing as POSTs to an HTTP publish URL (nchan). */
+  publishHttp(request: Omit<HttpPublishRequest, 'type'>): Promise<PublishResult> {
+    return this.child.request<PublishResult>({ type: 'publish-http', ...request });
   }
 
   close(): Promise<void> {

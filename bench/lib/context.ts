@@ -31,6 +31,8 @@ export interface BenchContext {
   readonly stem: string;
   /** Records a finished row (printed at once, tabled at the end). */
   add(row: Row): void;
+  /** Appends a markdown section (e.g. a comparison table) to the run's results, after the rows' table. */
+  addSection(markdown: string): void;
   log(message: string): void;
   /** Starts a relay for a variant on the run's broker, optionally with extra node flags and environment. */
   relay(variant: Variant, extra?: { nodeArgs?: string[]; env?: Record<string, string> }): Promise<BenchRelay>;
@@ -141,31 +143,27 @@ function latencyNotes(report: MergedReport, pub: PublishResult): { notes: string
   return { notes, timeline };
 }
 
-/** Publishes one paced burst through the relay and measures what the clients got. */
-export async function liveStep(ctx: BenchContext, relay: BenchRelay, clients: LoadClients, step: LiveStep): Promise<LiveResult> {
-  await clients.reset();
-  const before = await relay.scrape();
-  const meter = new CpuMeter({ relay: [relay.pid], load: [...clients.pids, ctx.publisher.pid, process.pid], broker: ctx.brokerPid ? [ctx.brokerPid] : [] });
-  const rss = new RssSampler(relay.pid);
-  const pub = await ctx.publisher.publish({
-    destination: relay.destination,
-    count: Math.round(step.rate * step.seconds),
-    rate: step.rate,
-    maxMs: step.seconds * 1500 + 5000,
-    msgType: step.msgType,
-    runIdPrefix: step.runIdPrefix,
-    runIdCount: step.runIdCount,
-    size: MESSAGE_BYTES,
-    persistent: step.persistent ?? LIVE_PERSISTENT,
-    probe: true,
-  });
-  const expected = pub.sent * step.perMessage;
+/** Who serves a live step: the processes whose CPU is the server's, and the one whose RSS is sampled. */
+export interface LiveServer {
+  pids: number[];
+  rssPid: number;
+}
+
+/**
+ * Measures one paced publish (`publish`, by whatever path) on the clients:
+ * CPU by role from just before it until the last event arrived, the server's
+ * largest RSS, delivery and latency. The clients must have been reset.
+ */
+export async function measureLive(ctx: BenchContext, clients: LoadClients, server: LiveServer, perMessage: number, publish: () => Promise<PublishResult>): Promise<{ result: LiveResult; pub: PublishResult }> {
+  const meter = new CpuMeter({ relay: server.pids, load: [...clients.pids, ctx.publisher.pid, process.pid], broker: ctx.brokerPid ? [ctx.brokerPid] : [] });
+  const rss = new RssSampler(server.rssPid);
+  const pub = await publish();
+  const expected = pub.sent * perMessage;
   const { report, cpu } = await drain(clients, meter, expected);
   const rssMax = rss.stop();
   const { notes, timeline } = latencyNotes(report, pub);
-  notes.unshift(...relayNotes(before, await relay.scrape(), pub.sent));
   const end = report.lastAt > 0 ? report.lastAt : nowMs();
-  return {
+  const result: LiveResult = {
     sent: pub.sent,
     sentRate: Math.round(pub.rate),
     expected,
@@ -182,6 +180,29 @@ export async function liveStep(ctx: BenchContext, relay: BenchRelay, clients: Lo
     notes,
     timeline,
   };
+  return { result, pub };
+}
+
+/** Publishes one paced burst through the relay and measures what the clients got. */
+export async function liveStep(ctx: BenchContext, relay: BenchRelay, clients: LoadClients, step: LiveStep): Promise<LiveResult> {
+  await clients.reset();
+  const before = await relay.scrape();
+  const { result, pub } = await measureLive(ctx, clients, { pids: [relay.pid], rssPid: relay.pid }, step.perMessage, () =>
+    ctx.publisher.publish({
+      destination: relay.destination,
+      count: Math.round(step.rate * step.seconds),
+      rate: step.rate,
+      maxMs: step.seconds * 1500 + 5000,
+      msgType: step.msgType,
+      runIdPrefix: step.runIdPrefix,
+      runIdCount: step.runIdCount,
+      size: MESSAGE_BYTES,
+      persistent: step.persistent ?? LIVE_PERSISTENT,
+      probe: true,
+    }),
+  );
+  result.notes.unshift(...relayNotes(before, await relay.scrape(), pub.sent));
+  return result;
 }
 
 const fmtMs = (v: number | null) => (v === null ? '?' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
@@ -196,8 +217,8 @@ export async function waitIngested(relay: BenchRelay, total: number, timeoutMs: 
   return false;
 }
 
-/** Turns a live result into a table row. */
-export function liveRow(scenario: string, relay: BenchRelay, clients: number, rate: number, r: LiveResult, notes: string[], disturbed: boolean): Row {
+/** Turns a live result into a table row (`server`: the relay, or anything else named by a store and bus). */
+export function liveRow(scenario: string, server: { variant: { store: string; bus: string } }, clients: number, rate: number, r: LiveResult, notes: string[], disturbed: boolean): Row {
   const allNotes = [...notes, ...r.notes];
   if (r.gaps > 0) allNotes.push(`${r.gaps} gap events (${r.gapDropped} dropped for slow clients)`);
   if (r.delivered < r.expected) allNotes.push(`drain gave up ${r.drainSeconds} s after the last publish`);
@@ -206,8 +227,8 @@ export function liveRow(scenario: string, relay: BenchRelay, clients: number, ra
   if (errs.length) allNotes.push(`client errors ${errs.map(([k, v]) => `${k}×${v}`).join(', ')}`);
   return {
     scenario,
-    store: relay.variant.store,
-    bus: relay.variant.bus,
+    store: server.variant.store,
+    bus: server.variant.bus,
     clients,
     rate,
     sentRate: r.sentRate,

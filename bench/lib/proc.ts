@@ -79,6 +79,22 @@ export function findPid(needle: string): number | null {
   return null;
 }
 
+/** The pids whose parent is `parent` (e.g. an nginx master's workers). */
+export function childPids(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // ppid is the second field after the command name (which may hold spaces).
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 /** Pids whose command name (comm) is one of `names`. */
 function pidsNamed(names: ReadonlySet<string>): number[] {
   const pids: number[] = [];

@@ -10,6 +10,7 @@ export interface OpenRequest {
   type: 'open';
   /** Base URL of the relay, e.g. http://127.0.0.1:8000 */
   url: string;
+  /** Relay token for the Authorization header; empty for none (nchan). */
   token: string;
   /** One path (with query) per stream to open. */
   paths: string[];
@@ -105,10 +106,24 @@ export interface PublishResult {
   rate: number;
   /** The probe's latencies (publish → broker → probe subscriber), when asked for. */
   probe: HistogramData | null;
+  /** HTTP mode: requests that failed (status or socket error → count); they are not in `sent`. */
+  failures?: Record<string, number>;
+  /** HTTP mode: body made (its stamp) → answer received, ms: the publish path's own delay, queueing for a connection included. */
+  answered?: HistogramData;
+}
+
+/**
+ * Publisher, HTTP mode (nchan): POST each body to `url` over keep-alive
+ * connections, paced like a PublishRequest; no broker, so no probe.
+ */
+export interface HttpPublishRequest extends Pick<PublishRequest, 'count' | 'rate' | 'maxMs' | 'msgType' | 'runIdPrefix' | 'runIdCount' | 'size'> {
+  type: 'publish-http';
+  /** The publish URL, e.g. http://127.0.0.1:8080/pub/bench */
+  url: string;
 }
 
 /** Requests the publisher understands. */
-export type PublisherRequest = (ConnectRequest | PublishRequest | { type: 'close' }) & { id: number };
+export type PublisherRequest = (ConnectRequest | PublishRequest | HttpPublishRequest | { type: 'close' }) & { id: number };
 
 /** A child's answer. */
 export type Reply = { id: number; ok: true; [key: string]: unknown } | { id: number; ok: false; error: string };

@@ -101,6 +101,21 @@ describe('SqliteStore file', () => {
     }
   });
 
+  it('built (dist/, as `npm start` runs it), the store commits through its writer thread too', async () => {
+    // npm test builds first; run alone, build with `npm run build`.
+    const built = new URL('../../dist/store/sqlite.js', import.meta.url);
+    assert.ok(existsSync(built), 'dist/ is missing: run `npm run build` (npm test does)');
+    const { openSqliteStore: openBuilt } = (await import(built.href)) as typeof import('../../src/store/sqlite.js');
+    const store = openBuilt(join(dir, 'built.db'));
+    try {
+      await store.migrate();
+      assert.deepEqual(await store.commitBatch({ messages: [walMessage('ID:built-1'), walMessage('ID:built-1')], heartbeats: [], rejected: [] }), ['1', null]);
+      assert.equal((await store.messagesAfter('0', 10))[0]?.brokerMessageId, 'ID:built-1');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps its data across close and reopen', async () => {
     const path = join(dir, 'reopen.db');
     const first = openSqliteStore(path);

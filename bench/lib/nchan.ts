@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../test/helpers/relay.js';
 import { childPids } from './proc.js';
+import { privateNginxTempPaths } from '../../test/helpers/nginx.js';
 
 const NGINX = '/usr/sbin/nginx';
 const MODULE = '/usr/lib/nginx/modules/ngx_nchan_module.so';
@@ -95,11 +96,7 @@ function config(dir: string, port: number): string {
     'events { worker_connections 8192; }',
     'http {',
     '    access_log off;',
-    `    client_body_temp_path ${p('client_body_temp')};`,
-    `    proxy_temp_path ${p('proxy_temp')};`,
-    `    fastcgi_temp_path ${p('fastcgi_temp')};`,
-    `    uwsgi_temp_path ${p('uwsgi_temp')};`,
-    `    scgi_temp_path ${p('scgi_temp')};`,
+    ...privateNginxTempPaths(p),
     // The publisher keeps its connections for the whole run (nginx closes a keep-alive connection after 1,000 requests by default).
     '    keepalive_requests 100000000;',
     '    keepalive_timeout 600s;',

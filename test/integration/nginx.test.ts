@@ -14,6 +14,7 @@ import { freePort, makeToken, startRelay, waitUntil, type RelayProcess } from '.
 import { openStream, type SseEvent, type SseStream } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
 import { monitorMountContract } from './monitor-mount.contract.js';
+import { privateNginxTempPaths } from '../helpers/nginx.js';
 
 const NGINX = '/usr/sbin/nginx';
 const INSTALL_HINT = 'apt-get install -y --no-install-recommends nginx';
@@ -74,11 +75,7 @@ async function startNginx(sites: { name: string; text: string; port: number }[],
       'events {}',
       'http {',
       `    access_log ${p('access.log')};`,
-      `    client_body_temp_path ${p('client_body_temp')};`,
-      `    proxy_temp_path ${p('proxy_temp')};`,
-      `    fastcgi_temp_path ${p('fastcgi_temp')};`,
-      `    uwsgi_temp_path ${p('uwsgi_temp')};`,
-      `    scgi_temp_path ${p('scgi_temp')};`,
+      ...privateNginxTempPaths(p),
       '    gzip on;',
       '    gzip_types text/event-stream;',
       '    gzip_min_length 0;',

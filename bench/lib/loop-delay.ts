@@ -20,6 +20,9 @@ export interface LoopDelay {
   seconds: number;
 }
 
+/** The note a row carries. */
+export const describeLoopDelay = (lag: LoopDelay) => `event-loop delay p99 per second: median ${lag.medianP99Ms.toFixed(1)} ms, worst ${lag.worstP99Ms.toFixed(1)} ms`;
+
 /** Samples until stop() resolves with the summary. */
 export function sampleLoopDelay(relay: BenchRelay): { stop(): Promise<LoopDelay> } {
   const p99s: number[] = [];

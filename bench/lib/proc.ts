@@ -121,6 +121,11 @@ export interface CpuUse {
   seconds: number;
 }
 
+/** µs of CPU per unit (message, event) from a share of `cpu` (% of one core over its seconds); null for no units. */
+export function cpuMicrosPer(cpu: CpuUse, percent: number, units: number): number | null {
+  return units > 0 ? ((percent / 100) * cpu.seconds * 1e6) / units : null;
+}
+
 /** Who is who during a measurement window. */
 export interface CpuRoles {
   relay: number[];

@@ -5,7 +5,8 @@
  */
 import { LoadClients } from '../lib/children.js';
 import { liveRow, liveStep, waitIngested, type BenchContext } from '../lib/context.js';
-import { sampleLoopDelay } from '../lib/loop-delay.js';
+import { describeLoopDelay, sampleLoopDelay } from '../lib/loop-delay.js';
+import { cpuMicrosPer } from '../lib/proc.js';
 import { measureUndisturbed } from '../lib/quiet.js';
 import type { Variant } from '../lib/relay.js';
 
@@ -83,8 +84,8 @@ export async function fanout(ctx: BenchContext): Promise<void> {
               const loop = sampleLoopDelay(relay);
               const r = await liveStep(ctx, relay, clients, { rate, seconds, msgType: MSG_TYPE, runIdPrefix: 'fanout', runIdCount: 1, perMessage: ladder.clients });
               const lag = await loop.stop();
-              const perEvent = r.delivered > 0 ? ((r.cpu.relay / 100) * r.cpu.seconds * 1e6) / r.delivered : NaN;
-              r.notes.unshift(`${perEvent.toFixed(2)} µs relay CPU per delivered event; event-loop delay p99 per second: median ${lag.medianP99Ms.toFixed(1)} ms, worst ${lag.worstP99Ms.toFixed(1)} ms`);
+              const perEvent = cpuMicrosPer(r.cpu, r.cpu.relay, r.delivered) ?? NaN;
+              r.notes.unshift(`${perEvent.toFixed(2)} µs relay CPU per delivered event; ${describeLoopDelay(lag)}`);
               published += r.sent;
               // The next step starts with the relay caught up (a saturated step leaves a broker backlog).
               if (!(await waitIngested(relay, published, 60_000))) r.notes.push('relay still behind the broker 60 s after the step');

@@ -6,18 +6,14 @@
  */
 import { LoadClients } from '../lib/children.js';
 import { liveRow, liveStep, waitIngested, type BenchContext } from '../lib/context.js';
-import { sampleLoopDelay } from '../lib/loop-delay.js';
+import { describeLoopDelay, sampleLoopDelay } from '../lib/loop-delay.js';
 import { measureUndisturbed } from '../lib/quiet.js';
-import { cpuSplit } from '../lib/proc.js';
+import { cpuMicrosPer, cpuSplit } from '../lib/proc.js';
 import type { Variant } from '../lib/relay.js';
 
 const RATE = 1000;
 /** The issue-15 target, µs of relay CPU per message. */
 const TARGET_US = 60;
-
-/** Relay CPU per message, µs, from a step's CPU share (% of one core over `seconds`). */
-export const cpuMicrosPerMessage = (relayPercent: number, seconds: number, messages: number) =>
-  messages > 0 ? (relayPercent / 100) * seconds * 1e6 / messages : 0;
 
 export async function ingestCost(ctx: BenchContext): Promise<void> {
   const seconds = ctx.quick ? 5 : 10;
@@ -43,8 +39,8 @@ export async function ingestCost(ctx: BenchContext): Promise<void> {
           }
           published += r.sent;
           if (!(await waitIngested(relay, published, 60_000))) r.notes.push('relay still behind the broker 60 s after the step');
-          const us = cpuMicrosPerMessage(r.cpu.relay, r.cpu.seconds, r.sent);
-          r.notes.unshift(`${us.toFixed(0)} µs relay CPU per message; event-loop delay p99 per second: median ${lag.medianP99Ms.toFixed(1)} ms, worst ${lag.worstP99Ms.toFixed(1)} ms`);
+          const us = cpuMicrosPer(r.cpu, r.cpu.relay, r.sent) ?? 0;
+          r.notes.unshift(`${us.toFixed(0)} µs relay CPU per message; ${describeLoopDelay(lag)}`);
           return { ...r, us };
         });
         const row = liveRow('ingest cost', relay, 1, RATE, result, ['one client connected, its filter matches nothing', ...notes], disturbed);

@@ -11,6 +11,7 @@ import { LoadClients } from '../lib/children.js';
 import { Histogram } from '../lib/histogram.js';
 import { liveRow, liveStep, MESSAGE_BYTES, measureLive, waitIngested, type BenchContext, type LiveResult } from '../lib/context.js';
 import { ensureNchanInstalled, startNchan, type NchanServer } from '../lib/nchan.js';
+import { cpuMicrosPer } from '../lib/proc.js';
 import { measureUndisturbed } from '../lib/quiet.js';
 import type { BenchRelay } from '../lib/relay.js';
 
@@ -38,7 +39,7 @@ interface Side {
 
 /** CPU of a role (% of one core over the step; default the server's, the `relay` role) per delivered event, µs. */
 function microsPerEvent(r: LiveResult, percent = r.cpu.relay): number | null {
-  return r.delivered > 0 ? ((percent / 100) * r.cpu.seconds * 1e6) / r.delivered : null;
+  return cpuMicrosPer(r.cpu, percent, r.delivered);
 }
 
 /**

@@ -3,10 +3,10 @@
  * statements (parsed and planned once per connection). All of a batch's
  * messages go in one INSERT over unnest()ed arrays — one round trip for any
  * batch size, no query building per message; a batch of messages alone needs no
- * explicit transaction (one statement is atomic).
+ * explicit transaction (one statement is atomic) unless it carries a writer epoch to check.
  */
 import type pg from 'pg';
-import type { IngestBatch } from './store.js';
+import { StaleWriterError, WRITER_EPOCH_KEY, type IngestBatch } from './store.js';
 
 /** Message columns, in the order of the arrays bound to $1…$13. */
 const INSERT_MESSAGES = {
@@ -27,6 +27,12 @@ const UPSERT_AGENT = {
     values ($1, $2, $3, $4, $5, $6::json, $5)
     on conflict (name) do update set agent_type = excluded.agent_type, status = excluded.status, namespace = excluded.namespace,
       last_heartbeat = excluded.last_heartbeat, payload = excluded.payload`,
+};
+// FOR SHARE: a claim (an UPDATE of this row) waits for the commit in progress, and a commit waits
+// for a claim in progress and then reads its epoch — no batch of a stale writer lands after a claim.
+const WRITER_EPOCH = {
+  name: 'swf_relay_writer_epoch',
+  text: `select value from relay_state where key = '${WRITER_EPOCH_KEY}' for share`,
 };
 const INSERT_REJECTED = {
   name: 'swf_relay_insert_rejected',
@@ -49,12 +55,16 @@ export class PostgresBatchWriter {
     const unique = first.size === batch.messages.length ? batch.messages : batch.messages.filter((m, i) => first.get(m.brokerMessageId) === i);
     const messages = unique.length > 0 ? { ...INSERT_MESSAGES, values: columns(unique) } : null;
     let inserted: { id: string; broker_message_id: string }[] = [];
-    if (batch.heartbeats.length === 0 && batch.rejected.length === 0) {
+    if (batch.heartbeats.length === 0 && batch.rejected.length === 0 && batch.writerEpoch === undefined) {
       if (messages) inserted = (await this.pool.query(messages)).rows;
     } else {
       const client = await this.pool.connect();
       try {
         await client.query('begin');
+        if (batch.writerEpoch !== undefined) {
+          const current = (await client.query<{ value: string }>(WRITER_EPOCH)).rows[0]?.value;
+          if (Number(current ?? 0) !== batch.writerEpoch) throw new StaleWriterError(batch.writerEpoch);
+        }
         if (messages) inserted = (await client.query(messages)).rows;
         for (const hb of batch.heartbeats) {
           const f = hb.fields;

@@ -20,6 +20,7 @@ import type {
   SubscriberOpen,
   SubscriberUpdate,
 } from './store.js';
+import { WRITER_EPOCH_KEY } from './store.js';
 
 /** relay_state key: highest message id removed by retention. */
 const PRUNED_THROUGH = 'pruned_through_id';
@@ -59,6 +60,17 @@ export class SqlStore extends SqlIdentity implements Store {
   /** The ingestion commit: each dialect's own writer (statements prepared once), not query building per message. */
   commitBatch(batch: IngestBatch): Promise<(string | null)[]> {
     return this.batchWriter.commit(batch);
+  }
+
+  async claimWriter(): Promise<number> {
+    // One statement: concurrent claims each get their own, increasing epoch.
+    const row = await this.db
+      .insertInto('relay_state')
+      .values({ key: WRITER_EPOCH_KEY, value: '1' })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: sql<string>`cast(cast(relay_state.value as bigint) + 1 as text)` }))
+      .returning('value')
+      .executeTakeFirstOrThrow();
+    return Number(row.value);
   }
 
   async messagesAfter(afterId: string, limit: number, filters?: Filters, maxBytes?: number): Promise<StoredMessage[]> {

@@ -7,7 +7,7 @@
  * databases, which a second connection cannot open.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import type { IngestBatch } from './store.js';
+import { StaleWriterError, WRITER_EPOCH_KEY, type IngestBatch } from './store.js';
 
 /** One statement each for messages, agents and rejected bodies; SQL of migrations/0001. */
 const INSERT_MESSAGE = `insert into workflow_messages
@@ -32,7 +32,10 @@ export class SqliteBatchWriter {
     const insertMessage = db.prepare(INSERT_MESSAGE).pluck();
     const upsertAgent = db.prepare(UPSERT_AGENT);
     const insertRejected = db.prepare(INSERT_REJECTED);
+    const writerEpoch = db.prepare(`select value from relay_state where key = '${WRITER_EPOCH_KEY}'`).pluck();
     this.commitTransaction = db.transaction((batch: IngestBatch) => {
+      // Fencing, under the write lock: a claim by another writer since this one's refuses the whole batch.
+      if (batch.writerEpoch !== undefined && Number(writerEpoch.get() ?? 0) !== batch.writerEpoch) throw new StaleWriterError(batch.writerEpoch);
       const ids: (string | null)[] = [];
       for (const m of batch.messages) {
         const f = m.fields;

@@ -6,7 +6,7 @@
  * retries, nothing was acknowledged) and the next batch starts a new thread.
  */
 import { Worker } from 'node:worker_threads';
-import type { IngestBatch } from './store.js';
+import { StaleWriterError, type IngestBatch } from './store.js';
 
 /** A batch sent to the writer thread. */
 export interface WriterRequest {
@@ -15,7 +15,9 @@ export interface WriterRequest {
 }
 
 /** The writer thread's answer to one request. */
-export type WriterReply = { readonly seq: number; readonly ids: (string | null)[] } | { readonly seq: number; readonly error: string };
+export type WriterReply =
+  | { readonly seq: number; readonly ids: (string | null)[] }
+  | { readonly seq: number; readonly error: string; /** Set when the error was a StaleWriterError of this epoch. */ readonly staleEpoch?: number };
 
 interface Pending {
   resolve(ids: (string | null)[]): void;
@@ -78,7 +80,7 @@ export class SqliteThreadedWriter {
       if (!waiting) return;
       this.pending.delete(reply.seq);
       if (this.pending.size === 0) worker.unref(); // idle: never what keeps the process running
-      if ('error' in reply) waiting.reject(new Error(reply.error));
+      if ('error' in reply) waiting.reject(reply.staleEpoch !== undefined ? new StaleWriterError(reply.staleEpoch) : new Error(reply.error));
       else waiting.resolve(reply.ids);
     });
     const fail = (err: Error) => {

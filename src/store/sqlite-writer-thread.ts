@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteConnection } from './sqlite-connection.js';
 import { SqliteBatchWriter } from './sqlite-batch-writer.js';
 import type { WriterReply, WriterRequest } from './sqlite-threaded-writer.js';
+import { StaleWriterError } from './store.js';
 
 const { path } = workerData as { path: string };
 const port = parentPort!;
@@ -20,7 +21,9 @@ port.on('message', (request: WriterRequest) => {
     writer ??= new SqliteBatchWriter(openSqliteConnection(path));
     reply = { seq: request.seq, ids: writer.commit(request.batch) };
   } catch (err) {
-    reply = { seq: request.seq, error: err instanceof Error ? err.message : String(err) };
+    // Errors cross the thread as text; fencing's is marked, so the ingestor can tell it apart.
+    const staleEpoch = err instanceof StaleWriterError ? { staleEpoch: err.epoch } : {};
+    reply = { seq: request.seq, error: err instanceof Error ? err.message : String(err), ...staleEpoch };
   }
   port.postMessage(reply);
 });

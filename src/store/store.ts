@@ -54,7 +54,26 @@ export interface IngestBatch {
   readonly messages: readonly NewWorkflowMessage[];
   readonly heartbeats: readonly AgentHeartbeat[];
   readonly rejected: readonly NewRejected[];
+  /**
+   * The writer's epoch from claimWriter(), when writers take turns (the listener lease): the commit
+   * is refused with StaleWriterError unless it is still the newest claim. Absent: no check.
+   */
+  readonly writerEpoch?: number;
 }
+
+/**
+ * A commit refused because another writer claimed the store since (fencing): a listener that
+ * lost its lease while frozen or cut off must not write, or ids would interleave with the new holder's.
+ */
+export class StaleWriterError extends Error {
+  override readonly name = 'StaleWriterError';
+  constructor(readonly epoch: number) {
+    super(`writer epoch ${epoch} is stale: another listener claimed the store since`);
+  }
+}
+
+/** relay_state key of the newest writer epoch (claimWriter). */
+export const WRITER_EPOCH_KEY = 'writer_epoch';
 
 /** A stored workflow message. */
 export interface StoredMessage {
@@ -212,6 +231,11 @@ export interface MessageStore {
    * its new id, or null when its broker message-id was already stored (or repeats within the batch).
    */
   commitBatch(batch: IngestBatch): Promise<(string | null)[]>;
+  /**
+   * Makes this caller the store's one writer: returns a new epoch, greater than every earlier claim's;
+   * commits carrying an older epoch are refused from then on (StaleWriterError).
+   */
+  claimWriter(): Promise<number>;
   /**
    * Stored messages with id greater than `afterId`, in id order, at most `limit`; only those matching
    * `filters` when given. With `maxBytes`, the rows end with the one that brings their content (UTF-8

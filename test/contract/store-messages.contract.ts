@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { matches, parseFilters } from '../../src/model/filter.js';
-import type { MessageStore, StoredMessage } from '../../src/store/store.js';
-import { big, heartbeat, increasing, messageHelpers, suiteStore, type OpenStore } from './store-fixtures.js';
+import { StaleWriterError, type MessageStore, type StoredMessage } from '../../src/store/store.js';
+import { big, heartbeat, increasing, messageHelpers, suiteStore, T0, type OpenStore } from './store-fixtures.js';
 import { rejectedSuite } from './store-messages-rejected.contract.js';
 import { replaySkipSuite } from './store-messages-replay.contract.js';
 import { messageBytesSuite } from './store-messages-bytes.contract.js';
@@ -44,6 +44,22 @@ export function messageStoreContract(name: string, open: OpenStore<MessageStore>
           })),
         );
         assert.equal(await store.maxMessageId(), ids.at(-1));
+      });
+
+      it('fencing: claimWriter epochs increase; a batch of an older epoch is refused whole, the newest commits', async () => {
+        const first = await store.claimWriter();
+        const second = await store.claimWriter();
+        assert.ok(Number.isInteger(first) && second > first, `epochs ${first} then ${second}`);
+        const from = await highWater();
+        const agentsBefore = await store.listAgents();
+        const stale = store.commitBatch({ messages: [message(), message()], heartbeats: [heartbeat('fenced-agent', 'OK', T0)], rejected: [], writerEpoch: first });
+        await assert.rejects(stale, (err: Error) => err instanceof StaleWriterError && err.epoch === first);
+        assert.deepEqual(await store.messagesAfter(from, 10), [], 'nothing of the stale batch is stored');
+        assert.deepEqual(await store.listAgents(), agentsBefore, 'not even its heartbeat');
+        const ids = increasing(await store.commitBatch({ messages: [message()], heartbeats: [], rejected: [], writerEpoch: second }));
+        assert.equal((await store.messagesAfter(from, 10)).map((m) => m.id).join(), ids.join());
+        // A batch without an epoch (one process, no lease) is not fenced.
+        increasing(await commitMessages([message()]));
       });
 
       it('ids keep increasing across batches', async () => {

@@ -83,6 +83,7 @@ export function createPrometheusMetrics(sources: MetricSources): Metrics {
     readCounter('swf_relay_duplicates_total', 'Redelivered messages recognised by message-id and skipped', () => counters().duplicates);
     readCounter('swf_relay_agent_heartbeats_total', 'Agent heartbeats received', () => counters().heartbeats);
     readCounter('swf_relay_store_commit_failures_total', 'Failed ingestion commits (retried)', () => counters().commitFailures);
+    readCounter('swf_relay_ingest_fenced_total', 'Batches the store refused because another listener claimed it since (left to the broker)', () => counters().fenced);
     new Gauge({
       name: 'swf_relay_ingest_oldest_pending_seconds',
       help: 'Age of the oldest received message not yet committed and acknowledged; 0 when none waits',

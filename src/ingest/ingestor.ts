@@ -20,7 +20,7 @@ import { oneLine } from '../model/json-text.js';
 import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from '../model/message.js';
 import type { Metrics } from '../metrics.js';
 import type { InboundMessage, InboundSink } from '../model/inbound.js';
-import type { AgentHeartbeat, NewRejected, NewWorkflowMessage, MessageStore } from '../store/store.js';
+import { StaleWriterError, type AgentHeartbeat, type NewRejected, type NewWorkflowMessage, type MessageStore } from '../store/store.js';
 
 /** Most messages committed in one transaction. */
 const MAX_BATCH = 500;
@@ -37,6 +37,8 @@ export interface IngestCounters {
   rejected: Partial<Record<RejectReason, number>>;
   commits: number;
   commitFailures: number;
+  /** Batches refused because another listener claimed the store (fencing); their messages were left to the broker. */
+  fenced: number;
 }
 
 /** A message on its way through, with what became of it. */
@@ -66,11 +68,13 @@ export interface IngestorOptions {
   readonly metrics?: Metrics;
   /** Least time between the starts of two commits, ms (0: commit as soon as the previous one ends). */
   readonly commitIntervalMs?: number;
+  /** Called when the store refused a commit as stale (another listener claimed it): this one must stop consuming. */
+  readonly onStale?: () => void;
 }
 
 /** The one writer of the store (SPEC §3: ids are committed in id order). */
 export class Ingestor implements InboundSink {
-  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heartbeats: 0, rejected: {}, commits: 0, commitFailures: 0 };
+  readonly counters: IngestCounters = { received: 0, stored: 0, duplicates: 0, heartbeats: 0, rejected: {}, commits: 0, commitFailures: 0, fenced: 0 };
   /** ISO time of the last message received, or null. */
   lastMessageAt: string | null = null;
   private pending: Item[] = [];
@@ -82,9 +86,16 @@ export class Ingestor implements InboundSink {
   /** Date.now() when the last commit began. */
   private lastCommitAt = -Infinity;
   private readonly commitIntervalMs: number;
+  /** The epoch of this writer's claim on the store (the listener lease), checked by every commit; none without a lease. */
+  private writerEpoch: number | undefined;
 
   constructor(private readonly options: IngestorOptions) {
     this.commitIntervalMs = options.commitIntervalMs ?? 0;
+  }
+
+  /** Commits from now on carry `epoch` (from store.claimWriter()); the store refuses them once another writer claims it. */
+  fenceWith(epoch: number): void {
+    this.writerEpoch = epoch;
   }
 
   /** Takes one broker message; it is acknowledged once committed and published. */
@@ -159,7 +170,14 @@ export class Ingestor implements InboundSink {
       this.lastCommitAt = Date.now();
       const items = this.pending.splice(0, MAX_BATCH);
       this.inFlight = items;
-      const events = await this.commitResilient(items);
+      let events: RelayEvent[] | undefined;
+      try {
+        events = await this.commitResilient(items);
+      } catch (err) {
+        if (!(err instanceof StaleWriterError)) throw err;
+        this.dropFenced(items, err);
+        continue;
+      }
       if (events === undefined || (events.length > 0 && (await this.retry('publish', () => this.options.bus.publish(events))) === undefined)) {
         abandoned = items;
         break;
@@ -185,6 +203,22 @@ export class Ingestor implements InboundSink {
   }
 
   /**
+   * The store refused this writer (another listener claimed it while this one was frozen or cut
+   * off): nothing it holds may be written. None of it is acknowledged, so the broker redelivers it
+   * to the new holder; HTTP publishers are told to retry.
+   */
+  private dropFenced(items: Item[], err: StaleWriterError): void {
+    const dropped = [...items, ...this.pending.splice(0)];
+    this.inFlight = [];
+    this.counters.fenced++;
+    this.options.log.error({ epoch: err.epoch, dropped: dropped.length }, 'another listener claimed the store: not writing; leaving these messages to the broker');
+    for (const item of dropped) {
+      if (item.kind === 'workflow' && item.settle) item.settle.reject(new AppError('UNAVAILABLE', 'this process is no longer the listener; retry'));
+    }
+    this.options.onStale?.();
+  }
+
+  /**
    * Commits a batch; if that fails, commits its messages one at a time, so one
    * message the store refuses cannot hold up the others. Undefined when stopped.
    */
@@ -192,6 +226,7 @@ export class Ingestor implements InboundSink {
     try {
       return await this.commit(items);
     } catch (err) {
+      if (err instanceof StaleWriterError) throw err;
       this.counters.commitFailures++;
       this.options.log.error({ err, batch: items.length }, 'batch commit failed; committing its messages one by one');
     }
@@ -213,7 +248,7 @@ export class Ingestor implements InboundSink {
     try {
       return await this.commit([item]);
     } catch (err) {
-      if (item.kind === 'rejected') throw err;
+      if (item.kind === 'rejected' || err instanceof StaleWriterError) throw err;
       if (item.kind === 'workflow' && item.settle) {
         // An HTTP publisher is answered at once (it may retry); its message is not kept.
         item.settle.reject(new AppError('UNAVAILABLE', `the store refused the message: ${(err as Error).message}`));
@@ -234,6 +269,7 @@ export class Ingestor implements InboundSink {
       // In arrival order, so the last word on an agent wins; a workflow message with agent_name + status updates it too.
       heartbeats: items.flatMap((i) => (i.kind === 'heartbeat' ? [i.row] : i.kind === 'workflow' && i.agent ? [i.agent] : [])),
       rejected: items.flatMap((i) => (i.kind === 'rejected' ? [i.row] : [])),
+      ...(this.writerEpoch !== undefined ? { writerEpoch: this.writerEpoch } : {}),
     });
     this.counters.commits++;
     this.options.metrics?.observeCommit((performance.now() - started) / 1000);
@@ -267,6 +303,7 @@ export class Ingestor implements InboundSink {
       try {
         return { value: await step() };
       } catch (err) {
+        if (err instanceof StaleWriterError) throw err; // not a failure to wait out: this writer must stop
         this.counters.commitFailures++;
         this.options.log.error({ err, retryInMs: delay }, `ingestion ${what} failed; retrying (messages stay unacknowledged)`);
         if (this.stopping) return undefined;

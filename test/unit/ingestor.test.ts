@@ -10,7 +10,7 @@ import type { Bus } from '../../src/bus/bus.js';
 import { AppError } from '../../src/errors.js';
 import { HTTP_QUEUE_NAME, Ingestor } from '../../src/ingest/ingestor.js';
 import type { RelayEvent } from '../../src/model/event.js';
-import type { AgentHeartbeat, IngestBatch, NewRejected, NewWorkflowMessage, Store } from '../../src/store/store.js';
+import { StaleWriterError, type AgentHeartbeat, type IngestBatch, type NewRejected, type NewWorkflowMessage, type Store } from '../../src/store/store.js';
 
 /** The message type accept() takes (its name and module are about to change; the shape is what matters). */
 type Inbound = Parameters<Ingestor['accept']>[0];
@@ -73,6 +73,8 @@ class FakeStore implements Pick<Store, 'commitBatch'> {
   failNext = 0;
   /** A batch holding a message this accepts fails (a row the database will not take). */
   refuse: (m: NewWorkflowMessage) => boolean = () => false;
+  /** The newest writer epoch claimed: a batch carrying an older one is refused (fencing). */
+  epoch = 0;
   /** Reports these messages as already stored. */
   duplicateIf: (m: NewWorkflowMessage) => boolean = () => false;
   private nextId = 1;
@@ -93,6 +95,7 @@ class FakeStore implements Pick<Store, 'commitBatch'> {
     const hold = this.holds.shift();
     if (hold) await hold.promise;
     if (this.down) throw new Error('connect ECONNREFUSED');
+    if (batch.writerEpoch !== undefined && batch.writerEpoch !== this.epoch) throw new StaleWriterError(batch.writerEpoch);
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('connection reset');
@@ -153,12 +156,12 @@ class FakeBus implements Pick<Bus, 'publish'> {
 const encode = (text: string) => new TextEncoder().encode(text);
 
 /** An ingestor wired to a fresh fake store and bus, with helpers to make broker messages. */
-function setup(options: { maxBytes?: number; commitIntervalMs?: number } = {}) {
+function setup(options: { maxBytes?: number; commitIntervalMs?: number; onStale?: () => void } = {}) {
   const timeline: string[] = [];
   const store = new FakeStore(timeline);
   const bus = new FakeBus(timeline);
   // The fakes implement only what the Ingestor calls (commitBatch, publish); these two casts are the only ones.
-  const ingestor = new Ingestor({ store: store as Pick<Store, 'commitBatch'> as Store, bus: bus as Pick<Bus, 'publish'> as Bus, log: pino({ level: 'silent' }), maxBytes: options.maxBytes ?? 64 * 1024, commitIntervalMs: options.commitIntervalMs });
+  const ingestor = new Ingestor({ store: store as Pick<Store, 'commitBatch'> as Store, bus: bus as Pick<Bus, 'publish'> as Bus, log: pino({ level: 'silent' }), maxBytes: options.maxBytes ?? 64 * 1024, commitIntervalMs: options.commitIntervalMs, onStale: options.onStale });
   /** messageIds in the order ack() was called (a repeat would show twice). */
   const acked: string[] = [];
   const message = (messageId: string, body: string | Uint8Array): Inbound => ({
@@ -479,6 +482,43 @@ describe('Ingestor: a batch the store refuses', () => {
     assert.deepEqual(store.rejected, []);
     assert.deepEqual(acked, ['m1', 'm2']);
     assert.equal(ingestor.counters.commitFailures, 1);
+  });
+});
+
+describe('Ingestor: fencing (another listener claimed the store)', () => {
+  it('commits carry the epoch; a stale one drops the batch and the queue unacknowledged, tells the lease, and does not retry', async () => {
+    let stale = 0;
+    const { ingestor, store, bus, acked, workflow } = setup({ onStale: () => stale++ });
+    store.epoch = 1;
+    ingestor.fenceWith(1);
+    ingestor.accept(workflow('m1'));
+    await ingestor.idle();
+    assert.equal(store.calls[0]?.writerEpoch, 1);
+    assert.deepEqual(acked, ['m1']);
+
+    store.epoch = 2; // a new lease holder claimed the store while this one was away
+    const hold = store.holdNext();
+    ingestor.accept(workflow('m2'));
+    await until('the commit of m2', () => store.calls.length === 2);
+    ingestor.accept(workflow('m3')); // queued behind the batch in flight
+    const published = ingestor.submit(encode(JSON.stringify({ msg_type: 'stf_gen', n: 'h1' })), 'alice');
+    hold.resolve();
+    await ingestor.idle();
+    await assert.rejects(published, assertAppError('UNAVAILABLE', undefined, /no longer the listener/));
+    assert.equal(store.calls.length, 2, 'neither retried one by one nor kept as a rejected body');
+    assert.deepEqual(store.messages.map((m) => m.brokerMessageId), ['m1']);
+    assert.deepEqual(bus.ids(), ['1']);
+    assert.deepEqual(acked, ['m1'], 'the broker redelivers m2 and m3 to the new holder');
+    assert.equal(stale, 1);
+    assert.equal(ingestor.counters.fenced, 1);
+    assert.equal(ingestor.counters.commitFailures, 0);
+
+    // Holding the lease again, with the new claim, it writes again.
+    ingestor.fenceWith(2);
+    ingestor.accept(workflow('m2'));
+    await ingestor.idle();
+    assert.deepEqual(store.messages.map((m) => m.brokerMessageId), ['m1', 'm2']);
+    assert.deepEqual(acked, ['m1', 'm2']);
   });
 });
 

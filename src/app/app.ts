@@ -81,9 +81,11 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     readiness: () => checkReadiness({ store, status, django }),
   });
   // (1) broker → (2) ingest: the one writer, run only while holding the lease when there is one.
-  const ingestor = runsListener ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics, commitIntervalMs: config.ingestCommitIntervalMs }) : null;
+  const ingestor = runsListener
+    ? new Ingestor({ store, bus, log, maxBytes: config.messageMaxBytes, metrics, commitIntervalMs: config.ingestCommitIntervalMs, onStale: () => lease?.surrender() })
+    : null;
   const listener = ingestor ? new StompListener(config.broker, log.child({ part: 'broker' }), ingestor) : null;
-  const lease = listener && redis ? new ListenerLease(redis.commands, keys.lease, processName, log.child({ part: 'lease' })) : null;
+  const lease = listener && redis ? new ListenerLease(redis.commands, keys.lease, processName, log.child({ part: 'lease' }), () => store.claimWriter()) : null;
   const retention = runsListener
     ? new RetentionJob(store, { messageDays: config.retentionDays, subscriberDays: config.subscribersRetentionDays }, log.child({ part: 'retention' }))
     : null;
@@ -127,7 +129,8 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     : null;
   /** The listener and the publish server run together: both are the one writer's intake. */
   const intake = listener && {
-    start() {
+    start(epoch?: number) {
+      if (epoch !== undefined) ingestor!.fenceWith(epoch);
       listener.start();
       publishServer?.start();
     },

@@ -224,7 +224,8 @@ const schema = z.object({
   ACTIVEMQ_HEARTBEAT_TOPIC: nonEmpty.default('epictopic'),
   ACTIVEMQ_SUBSCRIPTION_NAME: z.string().trim().default('swf-relay'),
   ACTIVEMQ_CLIENT_ID: nonEmpty.default('swf-relay'),
-  ACTIVEMQ_HEARTBEAT_MS: int(0, 3_600_000).default(10_000),
+  // Short enough that ActiveMQ drops a frozen or cut-off relay's connection (and frees its client-id for the standby) within ~2.5 beats.
+  ACTIVEMQ_HEARTBEAT_MS: int(0, 3_600_000).default(4_000),
   ACTIVEMQ_RECONNECT_MAX_SECONDS: int(1, 3600).default(30),
   ACTIVEMQ_PREFETCH: int(1, 100_000).default(1000),
   ACTIVEMQ_ACK_MODE: z.enum(['client-individual', 'client']).default('client-individual'),

@@ -29,6 +29,13 @@ export interface BrokerStatus {
 
 /** First reconnect delay; it doubles per failed attempt up to `reconnectMaxMs`. */
 const RECONNECT_INITIAL_MS = 500;
+/**
+ * Refused because the broker still holds our client-id: a previous connection of this relay (or of
+ * a frozen former lease holder) that the broker has not dropped yet. It will, within its heart-beat
+ * grace, so retry about every second rather than backing off into a long wait.
+ */
+const CLIENT_ID_TAKEN = /already connected/i;
+const CLIENT_ID_TAKEN_MAX_ATTEMPTS = 2;
 /** Up to this fraction of the delay is added at random, so many relays do not reconnect in step. */
 const RECONNECT_JITTER = 0.3;
 
@@ -41,6 +48,8 @@ export class StompListener {
   private everConnected = false;
   private failedAttempts = 0;
   private lastError: string | null = null;
+  /** The last refusal was for our client-id being still connected (CLIENT_ID_TAKEN). */
+  private clientIdTaken = false;
   /** `client` mode: the newest message acked in this turn, whose ACK goes out at the end of the turn. */
   private ackDue: IMessage | null = null;
 
@@ -56,9 +65,10 @@ export class StompListener {
       heartbeatIncoming: config.heartbeatMs,
       heartbeatOutgoing: config.heartbeatMs,
       connectionTimeout: 10_000,
+      // The library waits this fixed delay; beforeConnect adds the growing part (our own backoff, which
+      // a refused client-id can hold short).
       reconnectDelay: RECONNECT_INITIAL_MS,
-      maxReconnectDelay: config.reconnectMaxMs,
-      reconnectTimeMode: ReconnectionTimeMode.EXPONENTIAL,
+      reconnectTimeMode: ReconnectionTimeMode.LINEAR,
       debug: () => {},
       // The library builds its debug text even when debug() drops it: with raw logging that is the
       // received chunk as text, not every frame re-serialised with its headers escaped (~5× the cost).
@@ -67,13 +77,14 @@ export class StompListener {
     this.client.beforeConnect = async () => {
       this.state = 'connecting';
       if (this.failedAttempts > 0) {
-        const base = Math.min(RECONNECT_INITIAL_MS * 2 ** this.failedAttempts, config.reconnectMaxMs);
-        await delay(Math.random() * RECONNECT_JITTER * base);
+        const base = Math.min(RECONNECT_INITIAL_MS * 2 ** (this.failedAttempts - 1), config.reconnectMaxMs);
+        await delay(Math.max(0, base - RECONNECT_INITIAL_MS) + Math.random() * RECONNECT_JITTER * base);
       }
     };
     this.client.onConnect = () => this.subscribe();
     this.client.onStompError = (frame) => {
       this.lastError = frame.headers.message ?? 'STOMP ERROR frame';
+      this.clientIdTaken = CLIENT_ID_TAKEN.test(this.lastError);
       this.log.error({ broker: this.where(), error: this.lastError, body: frame.body.slice(0, 500) }, 'broker sent an error');
     };
     this.client.onWebSocketError = (event: { message?: unknown }) => {
@@ -85,7 +96,8 @@ export class StompListener {
       if (this.state !== 'stopped') this.state = 'disconnected';
       this.connectedSince = null;
       if (!this.client.active) return;
-      this.failedAttempts = wasConnected ? 0 : this.failedAttempts + 1;
+      this.failedAttempts = wasConnected ? 0 : this.clientIdTaken ? Math.min(this.failedAttempts + 1, CLIENT_ID_TAKEN_MAX_ATTEMPTS) : this.failedAttempts + 1;
+      this.clientIdTaken = false;
       const level = wasConnected || this.failedAttempts === 1 ? 'warn' : 'info';
       this.log[level](
         { broker: this.where(), error: this.lastError, attempt: this.failedAttempts },

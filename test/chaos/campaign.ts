@@ -96,7 +96,9 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
     await waitUntil(() => topology.settled(), 'every process ready and one listener subscribed', () => '', 90_000);
     const settledMs = Date.now() - trafficEnded;
 
-    const rows = await storedRows(topology);
+    // Ingestion may still be draining what the broker kept during the last fault: read once it has caught up.
+    let rows: StoredRow[] = [];
+    await waitUntil(async () => (rows = await storedRows(topology)).length >= traffic.confirmed.size, 'the store to hold every confirmed message', () => '', 60_000).catch(() => {});
     const storedIds = rows.map((r) => r.id).sort((a, b) => a - b);
     await waitUntil(() => readers.every((r) => r.has(storedIds)), 'every reader to have every stored message', () => '', 90_000).catch(() => {});
     await Promise.all(readers.map((r) => r.stop()));

@@ -181,13 +181,18 @@ export class SseClient {
   }
 
   /**
-   * Ends replay: live events held back with an id above `lastReplayedId` (and
+   * Ends replay: raises the high-water mark to `lastReplayedId` (where the
+   * replay ended); live events held back with an id above it (and
    * those without id) go out, in order, through send() and so through the
    * high-water mark. From here on, a live copy of a row the replay already
    * sent (committed before its last page, but still on the bus) is stopped by
    * the mark as well.
    */
   endReplay(lastReplayedId: string | null): void {
+    // The client has (or was told by a gap it lost) every id up to where the replay ended, even when
+    // the replay sent nothing: a late live copy below it (a former listener publishing a batch it
+    // committed before it lost the lease) is a repeat for this client too.
+    if (lastReplayedId !== null && (this.highWater === null || compareIds(lastReplayedId, this.highWater) > 0)) this.highWater = lastReplayedId;
     const held = this.liveBuffer ?? [];
     this.liveBuffer = null;
     this.liveBytes = 0;

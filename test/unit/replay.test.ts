@@ -449,6 +449,19 @@ describe('replay: the hand-over, with rows still on the bus (the high-water mark
     });
   }
 
+  it('a resume with nothing to replay: a late live copy at or below the resume id (a former listener publishing late) is not sent', async () => {
+    const stored = await commitN(3);
+    // The client has everything up to the newest id; it resumes on another web process.
+    const { socket, client } = connect(NO_FILTERS, stored[2]!.id!);
+    const result = await replay(client, { store, filters: NO_FILTERS, afterId: stored[2]!.id!, max: 1000 });
+    assert.deepEqual(result, { replayed: 0, gaps: [] });
+    const next = await commit([{}]);
+    hub.dispatch([stored[1]!, stored[2]!, ...next]);
+    await nextTurn();
+    assert.deepEqual(socket.ids(), idsOf(next), 'only the id above the resume point');
+    assert.equal(client.skippedRepeats, 2);
+  });
+
   it('rows of a full page whose live copies arrive after the hand-over (the last page is empty): each once', async () => {
     const before = await commitN(2 * PAGE_SIZE - 3);
     const { socket, client } = connect();

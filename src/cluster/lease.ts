@@ -3,7 +3,7 @@
  * a short TTL and renewed while the holder lives; a second listener waits for
  * it and takes over within one TTL after the first dies.
  */
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** Lease lifetime; a dead holder is replaced within this. */
@@ -33,7 +33,7 @@ export class ListenerLease {
   held = false;
 
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: Redis,
     private readonly key: string,
     /** This process's name, stored as the lease value. */
     readonly holder: string,

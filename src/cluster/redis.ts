@@ -8,6 +8,8 @@ import { parseRedisUrl, type RedisTarget } from '../config.js';
 
 /** Longest wait between two reconnection attempts (ioredis's own grows to 5 s): back within a second of Redis, or a new master, being reachable. */
 const MAX_RECONNECT_DELAY_MS = 1000;
+/** How long a dropped connection may take to close; the commands it carried are resent only after. */
+const DISCONNECT_TIMEOUT_MS = 200;
 /** How often a failover watcher retries a Sentinel it lost (ioredis's default is a minute). */
 const SENTINEL_RECONNECT_MS = 2000;
 
@@ -41,6 +43,8 @@ export function redisOptions(target: RedisTarget, options: { name: string; block
     db: target.db,
     ...(target.password !== undefined ? { password: target.password } : {}),
     failoverDetector: true,
+    // The old master may be unreachable: give its socket this long to close before destroying it (ioredis waits 2 s).
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     sentinelReconnectStrategy: () => SENTINEL_RECONNECT_MS,
     // rediss+sentinel: TLS to the Sentinels and to the master alike.
     ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),

@@ -101,6 +101,7 @@ describe('redisOptions', () => {
     assert.equal(o.db, 1);
     assert.equal(o.password, 'pw');
     assert.equal(o.failoverDetector, true);
+    assert.ok(o.disconnectTimeout! <= 500, 'a dropped connection to an unreachable master is destroyed quickly, not after 2 s');
     assert.equal(o.enableReadyCheck, undefined, "ioredis's ready check (on by default) is what checks the role on every connect");
     assert.equal(o.tls, undefined);
   });

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, waitUntil } from './relay.js';
 
@@ -35,7 +35,7 @@ export type SentinelDeployment = {
   roleOf(port: number): Promise<string | null>;
   /** A client of the server on `port` (caller disconnects it). */
   client(port: number): Redis;
-  /** The sentinels' logs, for failure messages. */
+  /** The tail of every server's and sentinel's log, for failure messages. */
   logs(): string;
   /** Kills every process and removes the temporary directories. */
   stop(): Promise<void>;
@@ -51,7 +51,7 @@ export async function startSentinelDeployment(): Promise<SentinelDeployment> {
   }
   const root = mkdtempSync(join(tmpdir(), 'swf-relay-sentinel-'));
   const servers = new Map<number, ChildProcess>();
-  const sentinels: { port: number; child: ChildProcess; log: string }[] = [];
+  const sentinels: { port: number; child: ChildProcess }[] = [];
   const children = () => [...servers.values(), ...sentinels.map((s) => s.child)];
   const onExit = () => {
     for (const child of children()) child.kill('SIGKILL');
@@ -59,54 +59,19 @@ export async function startSentinelDeployment(): Promise<SentinelDeployment> {
   };
   process.once('exit', onExit);
 
+  const logFiles: string[] = [];
+  /** Starts `bin` in a directory of its own (redis-server's --dir defaults to it), logging to `<name>.log`. */
   const launch = (name: string, bin: string, args: string[]) => {
-    const dir = join(root, name);
-    mkdirSync(dir);
+    mkdirSync(join(root, name));
     const log = join(root, `${name}.log`);
+    logFiles.push(log);
     const fd = openSync(log, 'a');
-    const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', fd, fd] });
+    const child = spawn(bin, args, { cwd: join(root, name), stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    return { child, dir, log };
+    return child;
   };
 
-  try {
-    const [masterPort, ...replicaPorts] = [await freePort(), await freePort(), await freePort()];
-    for (const port of [masterPort!, ...replicaPorts]) {
-      const name = `redis-${port}`;
-      const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'];
-      if (port !== masterPort) args.push('--replicaof', '127.0.0.1', String(masterPort));
-      const { child } = launch(name, REDIS_SERVER, args); // its working directory is its own (--dir defaults to it)
-      servers.set(port, child);
-    }
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      const name = `sentinel-${port}`;
-      const dir = join(root, name); // made by launch() below, before sentinel starts
-      const conf = join(root, `${name}.conf`);
-      // Sentinel rewrites its config file (known sentinels, replicas, epochs): a writable copy of its own.
-      writeFileSync(
-        conf,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          `dir ${dir}`,
-          `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
-          `sentinel down-after-milliseconds ${MASTER_NAME} ${DOWN_AFTER_MS}`,
-          `sentinel failover-timeout ${MASTER_NAME} ${FAILOVER_TIMEOUT_MS}`,
-          `sentinel parallel-syncs ${MASTER_NAME} 2`,
-          '',
-        ].join('\n'),
-      );
-      const { child, log } = launch(name, REDIS_SENTINEL, [conf]);
-      sentinels.push({ port, child, log });
-    }
-  } catch (err) {
-    process.removeListener('exit', onExit);
-    onExit();
-    throw err;
-  }
-
-  const logs = () => sentinels.map((s) => `--- sentinel ${s.port}\n${readText(s.log)}`).join('\n');
+  const logs = () => logFiles.map((file) => `--- ${basename(file)}\n${readText(file).slice(-3000)}`).join('\n');
   const client = (port: number) => {
     const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
     redis.on('error', () => {});
@@ -124,6 +89,49 @@ export async function startSentinelDeployment(): Promise<SentinelDeployment> {
       redis.disconnect();
     }
   };
+
+  try {
+    const ports = new Set<number>();
+    while (ports.size < 6) ports.add(await freePort());
+    const [masterPort, replicaA, replicaB, ...sentinelPorts] = [...ports] as [number, number, number, ...number[]];
+    for (const port of [masterPort, replicaA, replicaB]) {
+      const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'];
+      if (port !== masterPort) args.push('--replicaof', '127.0.0.1', String(masterPort));
+      servers.set(port, launch(`redis-${port}`, REDIS_SERVER, args));
+    }
+    // Sentinels read a master's replicas from its INFO every 10 s: start them once both replicas are online.
+    await waitUntil(
+      async () => ((await ask(masterPort, (r) => r.info('replication'))) ?? '').match(/^slave\d+:.*state=online/gm)?.length === 2,
+      'both replicas to be in sync with the master',
+      logs,
+      30_000,
+    );
+    for (const port of sentinelPorts) {
+      const name = `sentinel-${port}`;
+      const dir = join(root, name);
+      const conf = join(root, `${name}.conf`);
+      // Sentinel rewrites its config file (known sentinels, replicas, epochs): a writable copy of its own.
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${masterPort} 2`,
+          `sentinel down-after-milliseconds ${MASTER_NAME} ${DOWN_AFTER_MS}`,
+          `sentinel failover-timeout ${MASTER_NAME} ${FAILOVER_TIMEOUT_MS}`,
+          `sentinel parallel-syncs ${MASTER_NAME} 2`,
+          '',
+        ].join('\n'),
+      );
+      sentinels.push({ port, child: launch(name, REDIS_SENTINEL, [conf]) });
+    }
+  } catch (err) {
+    process.removeListener('exit', onExit);
+    onExit();
+    throw err;
+  }
+
   const masterSeenBy = async (sentinelPort: number) => {
     const addr = (await ask(sentinelPort, (r) => r.call('SENTINEL', 'get-master-addr-by-name', MASTER_NAME))) as [string, string] | null;
     return addr ? Number(addr[1]) : null;

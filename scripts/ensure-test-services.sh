@@ -9,6 +9,7 @@
 #               pip-installs clients/python offline into a fresh venv — the same.
 #   PostgreSQL: TEST_DATABASE_URL's host:port, else 127.0.0.1:5432 — a local cluster is started if it is down.
 #   Redis     : 127.0.0.1:6379 (and redis-server for private instances) — started if down; installed if missing and we may.
+#   Redis Sentinel: Debian's redis-sentinel, for the failover test's private sentinels — installed if missing and we may.
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
@@ -112,3 +113,7 @@ else
   echo "redis: MISSING on 127.0.0.1:6379 — install and start it (as root): $APT_INSTALL redis-server && redis-server --daemonize yes (or point TEST_REDIS_URL elsewhere)" >&2
   exit 1
 fi
+
+# The failover test starts its own sentinels on free ports: a system one the package may start is not used.
+ensure_package redis-sentinel test -x /usr/bin/redis-sentinel || exit 1
+echo "redis-sentinel: ok (/usr/bin/redis-sentinel)"

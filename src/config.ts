@@ -195,6 +195,49 @@ function basePathProblem(v: string): string | null {
   return null;
 }
 
+/** What a REDIS_URL names: one server, or the master a set of Sentinels names (followed across failovers). */
+export type RedisTarget =
+  | { kind: 'single'; url: string }
+  | { kind: 'sentinel'; sentinels: { host: string; port: number }[]; name: string; password?: string; tls: boolean; db: number };
+
+/**
+ * Parses REDIS_URL: `redis[s]://[:password@]host[:port][/db]` or
+ * `redis[s]+sentinel://[:password@]s1[:26379],s2…/<master-name>[/db]`.
+ * Throws an Error saying what is wrong (Redis Cluster included: it is not supported).
+ */
+export function parseRedisUrl(url: string): RedisTarget {
+  const scheme = /^([a-z+]+):\/\//.exec(url)?.[1];
+  if (scheme === 'redis' || scheme === 'rediss') return { kind: 'single', url };
+  if (scheme === 'redis+cluster' || scheme === 'rediss+cluster') {
+    throw new Error('Redis Cluster is not supported: use one server (redis://…) or, for failover, Sentinel (redis+sentinel://s1:26379,s2:26379/<master-name>)');
+  }
+  if (scheme !== 'redis+sentinel' && scheme !== 'rediss+sentinel') throw new Error('must be redis://…, rediss://… or redis+sentinel://…');
+  const rest = url.slice(scheme.length + 3);
+  const at = rest.lastIndexOf('@');
+  const credentials = at >= 0 ? rest.slice(0, at) : '';
+  const [hostList = '', ...path] = (at >= 0 ? rest.slice(at + 1) : rest).split('?')[0]!.split('/');
+  const sentinels = hostList.split(',').map((hostPort) => {
+    const match = /^([^:\s]+)(?::(\d{1,5}))?$/.exec(hostPort.trim());
+    const port = Number(match?.[2] ?? 26379);
+    // Only the host is quoted: the part before '@' may hold a password.
+    if (!match || port < 1 || port > 65535) throw new Error(`bad Sentinel address ${JSON.stringify(hostPort)} (host or host:port)`);
+    return { host: match[1]!, port };
+  });
+  const [name = '', db = '0'] = path;
+  if (name === '') throw new Error('a Sentinel URL needs the master name as its path (redis+sentinel://s1:26379,s2:26379/mymaster)');
+  if (!/^\d{1,2}$/.test(db)) throw new Error('the database after the master name must be a number (…/mymaster/0)');
+  const password = credentials.includes(':') ? decodePassword(credentials.slice(credentials.indexOf(':') + 1)) : undefined;
+  return { kind: 'sentinel', sentinels, name, db: Number(db), tls: scheme === 'rediss+sentinel', ...(password ? { password } : {}) };
+}
+
+function decodePassword(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new Error('the password is not valid percent-encoding (write % as %25)');
+  }
+}
+
 /** A URL path prefix such as /swf-monitor or /a/b; one line per bad value. */
 const basePath = z
   .string()
@@ -210,7 +253,14 @@ const schema = z.object({
   REDIS_URL: z
     .string()
     .trim()
-    .refine((v) => v === '' || /^rediss?:\/\//.test(v), 'must be redis://… or rediss://…')
+    .superRefine((v, ctx) => {
+      if (v === '') return;
+      try {
+        parseRedisUrl(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
     .optional(),
   SSE_CHANNEL_GROUP: nonEmpty.default('workflow_events'),
   ACTIVEMQ_HOST: nonEmpty.default('127.0.0.1'),

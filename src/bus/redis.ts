@@ -6,7 +6,7 @@
  * stream id it saw; what the trim removed meanwhile it reads from the store.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { compareIds, type RelayEvent } from '../model/event.js';
 import type { Backfill, Bus, BusHandler, BusHealth } from './bus.js';
@@ -24,8 +24,8 @@ const RECONNECT_STALLED_MS = 5 * BLOCK_MS;
 
 /** The Redis connections the bus uses: the shared command connection, and a way to open its blocking reader. */
 export interface RedisSource {
-  readonly commands: Redis | Cluster;
-  open(role: string, blocking?: boolean): Redis | Cluster;
+  readonly commands: Redis;
+  open(role: string, blocking?: boolean): Redis;
 }
 
 /** Options of RedisBus. */
@@ -41,8 +41,8 @@ export interface RedisBusOptions {
 export class RedisBus implements Bus {
   readonly kind = 'redis';
   /** Commands (XADD); owned by whoever opened it, not closed here. */
-  private readonly redis: Redis | Cluster;
-  private reader: Redis | Cluster | undefined;
+  private readonly redis: Redis;
+  private reader: Redis | undefined;
   private readonly handlers = new Set<BusHandler>();
   /** Last stream entry read; set to the stream's tail when the reader starts (clients start live). */
   private lastStreamId = '0-0';

@@ -8,7 +8,7 @@
  * claims the store too (a new writer epoch), and the store refuses commits of
  * an older epoch (fencing). The refused holder surrenders and waits again.
  */
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** Lease lifetime; a dead holder is replaced within this plus one poll (renewed every third of it). */
@@ -42,7 +42,7 @@ export class ListenerLease {
   held = false;
 
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: Redis,
     private readonly key: string,
     /** This process's name, stored as the lease value. */
     readonly holder: string,

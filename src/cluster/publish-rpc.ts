@@ -5,7 +5,7 @@
  * instead of ever inserting beside it.
  */
 import { randomUUID } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AppError, type ErrorCode } from '../errors.js';
 
@@ -36,8 +36,8 @@ export class PublishForwarder {
   private subscribed: Promise<unknown> | undefined;
 
   constructor(
-    private readonly redis: Redis | Cluster,
-    private readonly subscriber: Redis | Cluster,
+    private readonly redis: Redis,
+    private readonly subscriber: Redis,
     private readonly keys: { requests: string; replies: string },
     private readonly processName: string,
   ) {
@@ -84,9 +84,9 @@ export class PublishServer {
   private loop: Promise<void> | undefined;
 
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: Redis,
     /** A connection of its own: BRPOP blocks it. */
-    private readonly blocking: Redis | Cluster,
+    private readonly blocking: Redis,
     private readonly requestsKey: string,
     private readonly submit: Publish,
     private readonly log: Logger,

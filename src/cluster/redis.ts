@@ -1,58 +1,63 @@
 /**
- * REDIS_URL → an ioredis client: a single server (`redis://`, `rediss://`),
- * Sentinel (`redis+sentinel://h1:26379,h2:26379/<master>`), or Cluster
- * (`redis+cluster://h1:7000,h2:7001`). Parsing is pure and unit-tested.
+ * REDIS_URL → ioredis clients: a single server (`redis://`, `rediss://`) or
+ * the master a set of Sentinels names (`redis+sentinel://h1:26379,h2:26379/<master>`).
+ * The URL is parsed (and refused at start when bad) by config.ts.
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl, type RedisTarget } from '../config.js';
 
-/** What a REDIS_URL describes. */
-export type RedisTarget =
-  | { kind: 'single'; url: string }
-  | { kind: 'sentinel'; sentinels: { host: string; port: number }[]; name: string; password?: string; tls: boolean; db: number }
-  | { kind: 'cluster'; nodes: { host: string; port: number }[]; password?: string; tls: boolean };
+/** Longest wait between two reconnection attempts (ioredis's own grows to 5 s): back within a second of Redis, or a new master, being reachable. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+/** How long a dropped connection may take to close; the commands it carried are resent only after. */
+const DISCONNECT_TIMEOUT_MS = 200;
+/** How often a failover watcher retries a Sentinel it lost (ioredis's default is a minute). */
+const SENTINEL_RECONNECT_MS = 2000;
 
-/** Parses REDIS_URL; throws an Error naming what is wrong. */
-export function parseRedisUrl(url: string): RedisTarget {
-  const scheme = /^([a-z+]+):\/\//.exec(url)?.[1];
-  if (scheme === 'redis' || scheme === 'rediss') return { kind: 'single', url };
-  if (scheme !== 'redis+sentinel' && scheme !== 'rediss+sentinel' && scheme !== 'redis+cluster' && scheme !== 'rediss+cluster') {
-    throw new Error('REDIS_URL must be redis://, rediss://, redis+sentinel://… or redis+cluster://…');
-  }
-  const rest = url.slice(scheme.length + 3);
-  const at = rest.lastIndexOf('@');
-  const credentials = at >= 0 ? rest.slice(0, at) : '';
-  const [hostList = '', path = ''] = (at >= 0 ? rest.slice(at + 1) : rest).split('/', 2);
-  const nodes = hostList.split(',').map((hostPort) => {
-    const match = /^([^:]+)(?::(\d+))?$/.exec(hostPort.trim());
-    if (!match) throw new Error(`REDIS_URL: bad host "${hostPort}"`);
-    return { host: match[1]!, port: Number(match[2] ?? (scheme.includes('sentinel') ? 26379 : 6379)) };
-  });
-  const password = credentials.includes(':') ? decodeURIComponent(credentials.slice(credentials.indexOf(':') + 1)) : undefined;
-  const tls = scheme.startsWith('rediss');
-  if (scheme.includes('cluster')) return { kind: 'cluster', nodes, tls, ...(password ? { password } : {}) };
-  const [name = '', db = '0'] = path.split('?')[0]!.split('/');
-  if (name === '') throw new Error('REDIS_URL: a Sentinel URL needs the master name as its path (…/mymaster)');
-  return { kind: 'sentinel', sentinels: nodes, name, db: Number(db) || 0, tls, ...(password ? { password } : {}) };
-}
-
-/** Opens a client for `target`. `blocking` clients (stream readers) wait for the connection instead of failing commands. */
-export function connectRedis(target: RedisTarget, options: { name: string; blocking?: boolean }): Redis | Cluster {
+/**
+ * ioredis options for one connection to `target`. Pure. Every connection follows a failover by
+ * itself: on a reconnect, ioredis asks the Sentinels for the master and checks its role (INFO) before
+ * using it; `failoverDetector` drops the connection to the old master as soon as a Sentinel announces
+ * the switch (+switch-master), even when that master is unreachable rather than closed (a partition:
+ * its socket never errors); a demoted master's READONLY answer also reconnects. Unfinished commands
+ * (a blocking XREAD or BRPOP, a publish transaction) are sent again on the new connection.
+ * No client-side `blockingTimeout`: it would resolve a read on a dead socket as "nothing new" forever,
+ * hiding the stall from the bus's watchdog.
+ */
+export function redisOptions(target: RedisTarget, options: { name: string; blocking?: boolean }): RedisOptions {
   const common: RedisOptions = {
     connectionName: options.name,
-    // Commands wait while Redis is away: the bus retries rather than losing events.
+    // Blocking readers wait for the connection; commands fail after two reconnection attempts (their callers retry).
     maxRetriesPerRequest: options.blocking ? null : 2,
     enableOfflineQueue: true,
     lazyConnect: false,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100),
+    // 2: reconnect, then resend the command that got the error.
+    reconnectOnError: (err) => (err.message.includes('READONLY') ? 2 : false),
   };
-  if (target.kind === 'single') return new Redis(target.url, common);
-  const tls = target.tls ? {} : undefined;
-  if (target.kind === 'sentinel') {
-    return new Redis({ ...common, sentinels: target.sentinels, name: target.name, db: target.db, password: target.password, ...(tls ? { tls } : {}) });
-  }
-  return new Cluster(target.nodes, { redisOptions: { ...common, password: target.password, ...(tls ? { tls } : {}) } });
+  if (target.kind === 'single') return common;
+  return {
+    ...common,
+    sentinels: target.sentinels,
+    name: target.name,
+    role: 'master',
+    db: target.db,
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    failoverDetector: true,
+    // The old master may be unreachable: give its socket this long to close before destroying it (ioredis waits 2 s).
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
+    sentinelReconnectStrategy: () => SENTINEL_RECONNECT_MS,
+    // rediss+sentinel: TLS to the Sentinels and to the master alike.
+    ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+  };
 }
 
-/** Key names of one channel group (SSE_CHANNEL_GROUP); the `{…}` hash tag keeps them in one Cluster slot. */
+/** Opens a client for `target`. `blocking` clients (stream readers) wait for the connection instead of failing commands. */
+export function connectRedis(target: RedisTarget, options: { name: string; blocking?: boolean }): Redis {
+  const redisOpts = redisOptions(target, options);
+  return target.kind === 'single' ? new Redis(target.url, redisOpts) : new Redis(redisOpts);
+}
+
+/** Key names of one channel group (SSE_CHANNEL_GROUP); the `{…}` around the group are part of the names already in use. */
 export function redisKeys(group: string) {
   const tag = `{swf-relay:${group}}`;
   return {
@@ -72,9 +77,9 @@ export type RedisKeys = ReturnType<typeof redisKeys>;
 /** One process's Redis connections: a shared one for commands, and dedicated ones for blocking or subscriber-mode reads. */
 export interface RedisConnections {
   /** Commands of the bus, lease, registry and publish RPC. */
-  readonly commands: Redis | Cluster;
+  readonly commands: Redis;
   /** Opens another connection named `<process>:<role>` (it is closed by close()). */
-  open(role: string, blocking?: boolean): Redis | Cluster;
+  open(role: string, blocking?: boolean): Redis;
   /** Disconnects every connection opened here. */
   close(): void;
 }
@@ -82,7 +87,7 @@ export interface RedisConnections {
 /** Connects to REDIS_URL as process `processName` (the name shows in CLIENT LIST). */
 export function createRedisConnections(url: string, processName: string): RedisConnections {
   const target = parseRedisUrl(url);
-  const opened: (Redis | Cluster)[] = [];
+  const opened: Redis[] = [];
   const open = (role: string | null, blocking = false) => {
     const client = connectRedis(target, { name: role === null ? `swf-relay:${processName}` : `swf-relay:${processName}:${role}`, blocking });
     client.on('error', () => {}); // reported through health/readiness and retried by ioredis

@@ -3,7 +3,7 @@
  * and state to Redis every few seconds with a short TTL, so the status
  * endpoint of any process can show all of them.
  */
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** How often a process publishes its snapshot; it expires after three periods. */
@@ -26,7 +26,7 @@ export class ClusterRegistry {
   private remoteUsers = new Map<string, number>();
 
   constructor(
-    private readonly redis: Redis | Cluster,
+    private readonly redis: Redis,
     private readonly keys: { processes: string; process: (name: string) => string; users: (name: string) => string },
     private readonly processName: string,
     private readonly snapshot: () => ProcessSnapshot,

@@ -23,6 +23,8 @@ describe('bad configuration at start', () => {
     ['TRUSTED_PROXIES with a host name', { TRUSTED_PROXIES: 'proxy.example' }, /^swf-relay: TRUSTED_PROXIES: "proxy\.example" is not an IP address or CIDR range/],
     ['HOST that is no address', { HOST: 'not a host' }, /^swf-relay: HOST: must be an IP address or a host name/],
     ['TLS files that are not PEM', { TLS_CERT_FILE: '', TLS_KEY_FILE: '' }, /^swf-relay: TLS_CERT_FILE: ".*" is not a PEM certificate file\nswf-relay: TLS_KEY_FILE: ".*" is not a PEM key file\n$/],
+    ['Redis Cluster (not supported)', { REDIS_URL: 'redis+cluster://127.0.0.1:7000,127.0.0.1:7001' }, /^swf-relay: REDIS_URL: Redis Cluster is not supported: .*redis\+sentinel:\/\/.*\n$/],
+    ['a Sentinel URL without the master name', { REDIS_URL: 'redis+sentinel://127.0.0.1:26379' }, /^swf-relay: REDIS_URL: a Sentinel URL needs the master name/],
     ['a sub-second heartbeat', { SSE_HEARTBEAT_SECONDS: '0.0001' }, /^swf-relay: SSE_HEARTBEAT_SECONDS: must be 0 \(off\) or a number of seconds from 0.5 to 86400/],
   ];
   for (const [what, env, expected] of cases) {

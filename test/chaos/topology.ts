@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { freePort, makeToken, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
+import { deploymentEnv, freePort, makeToken, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 
 /** Log lines of a listener winning and losing the lease (any cause: lost, expired, refused by the store). */
 const ACQUIRED = '"msg":"listener lease acquired"';
@@ -36,16 +36,8 @@ export interface Topology {
 export async function startTopology(): Promise<Topology> {
   const [broker, redis, pg] = await Promise.all([startActiveMQ(), startPrivateRedis(), createTestDatabase()]);
   const group = `chaos-${randomUUID()}`;
-  const topic = `/topic/${group}`;
-  const env = {
-    DATABASE_URL: pg.url,
-    REDIS_URL: redis.url,
-    SSE_CHANNEL_GROUP: group,
-    ACTIVEMQ_PORT: String(broker.port),
-    ACTIVEMQ_HEARTBEAT_TOPIC: topic,
-    ACTIVEMQ_CLIENT_ID: group,
-    LOG_LEVEL: 'info',
-  };
+  const env = deploymentEnv({ databaseUrl: pg.url, redisUrl: redis.url, brokerPort: broker.port }, group);
+  const topic = env.ACTIVEMQ_HEARTBEAT_TOPIC!;
   const token = await makeToken(env);
   const ports = [await freePort(), await freePort()];
   const listeners: RelayProcess[] = [];

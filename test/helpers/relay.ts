@@ -40,6 +40,23 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The environment of one deployment on the Redis bus (listen + serve): its own channel group,
+ * broker topic and client-id, all named after `group`, so deployments sharing servers stay apart.
+ */
+export function deploymentEnv(servers: { databaseUrl: string; redisUrl: string; brokerPort: number }, group: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: servers.databaseUrl,
+    REDIS_URL: servers.redisUrl,
+    SSE_CHANNEL_GROUP: group,
+    ACTIVEMQ_PORT: String(servers.brokerPort),
+    ACTIVEMQ_HEARTBEAT_TOPIC: `/topic/${group}`,
+    ACTIVEMQ_CLIENT_ID: group,
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
 /** Runs a CLI command of the relay to completion; resolves with its exit code and output. */
 export async function runCli(args: string[], env: Record<string, string>, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });

@@ -9,7 +9,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { makeToken, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
+import { deploymentEnv, makeToken, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseEvent, type SseStream } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -50,15 +50,8 @@ describe('listener failover', () => {
   /** One deployment per test (its own channel group, topic and client-id), sharing the servers. */
   async function deployment(t: TestContext, name: string) {
     const group = `${name}-${randomUUID()}`;
-    const topic = `/topic/${group}`;
-    const env = {
-      DATABASE_URL: pg.url,
-      REDIS_URL: redis.url,
-      SSE_CHANNEL_GROUP: group,
-      ACTIVEMQ_PORT: String(broker.port),
-      ACTIVEMQ_HEARTBEAT_TOPIC: topic,
-      ACTIVEMQ_CLIENT_ID: group,
-    };
+    const env = deploymentEnv({ databaseUrl: pg.url, redisUrl: redis.url, brokerPort: broker.port }, group);
+    const topic = env.ACTIVEMQ_HEARTBEAT_TOPIC!;
     const launch = async (command: 'listen' | 'serve', extra: Record<string, string> = {}) => {
       const relay = await startRelay({ ...env, ...extra }, { command });
       processes.push(relay);

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis.js';
-import { makeToken, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
+import { deploymentEnv, makeToken, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseEvent } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
 
@@ -40,7 +40,8 @@ let publisher: Publisher;
 let token: string;
 const processes: RelayProcess[] = [];
 
-const topic = `/topic/resume-load-${process.pid}`;
+const group = `resume-load-${randomUUID()}`;
+const topic = `/topic/${group}`; // as deploymentEnv names it
 let listener: RelayProcess;
 let web: RelayProcess;
 let env: Record<string, string>;
@@ -49,17 +50,8 @@ before(async () => {
   [broker, redis, pg] = await Promise.all([startActiveMQ(), startPrivateRedis(), createTestDatabase()]);
   token = await makeToken({ DATABASE_URL: pg.url });
   publisher = await connectPublisher(broker.host, broker.port);
-  const group = `resume-load-${randomUUID()}`;
-  env = {
-    DATABASE_URL: pg.url,
-    REDIS_URL: redis.url,
-    SSE_CHANNEL_GROUP: group,
-    SSE_CONNECTS_PER_MINUTE: '0', // the readers reconnect far more often than a browser would
-    ACTIVEMQ_PORT: String(broker.port),
-    ACTIVEMQ_HEARTBEAT_TOPIC: topic,
-    ACTIVEMQ_CLIENT_ID: group,
-    LOG_LEVEL: 'info',
-  };
+  // The readers reconnect far more often than a browser would: no connect limit.
+  env = deploymentEnv({ databaseUrl: pg.url, redisUrl: redis.url, brokerPort: broker.port }, group, { SSE_CONNECTS_PER_MINUTE: '0' });
   // One after the other: each must answer within startRelay's limit, also on a busy machine.
   listener = await startRelay(env, { command: 'listen' });
   processes.push(listener);

@@ -14,7 +14,7 @@ import { redisKeys } from '../../src/cluster/redis.js';
 import { startActiveMQ, type PrivateBroker } from '../helpers/activemq.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { startSentinelDeployment, type SentinelDeployment } from '../helpers/redis-sentinel.js';
-import { makeToken, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
+import { deploymentEnv, makeToken, openStoreOf, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseEvent, type SseStream } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
 
@@ -47,8 +47,8 @@ describe('Redis Sentinel failover', () => {
   let webB: RelayProcess;
   const processes: RelayProcess[] = [];
   const streams: SseStream[] = [];
-  const topic = `/topic/sentinel-${process.pid}`;
   const group = `sentinel-${randomUUID()}`;
+  const topic = `/topic/${group}`; // as deploymentEnv names it
 
   before(async () => {
     [sentinel, broker, pg] = await Promise.all([startSentinelDeployment(), startActiveMQ(), createTestDatabase()]);
@@ -57,17 +57,7 @@ describe('Redis Sentinel failover', () => {
     publishToken = (await createToken(store, 'http-publisher', { createUser: true, canPublish: true })).key;
     await store.close();
     publisher = await connectPublisher(broker.host, broker.port);
-    const env = {
-      DATABASE_URL: pg.url,
-      REDIS_URL: sentinel.url,
-      SSE_CHANNEL_GROUP: group,
-      ACTIVEMQ_PORT: String(broker.port),
-      ACTIVEMQ_HEARTBEAT_TOPIC: topic,
-      ACTIVEMQ_CLIENT_ID: `sentinel-${process.pid}`,
-      ACTIVEMQ_HEARTBEAT_MS: '2000',
-      SSE_HEARTBEAT_SECONDS: '1',
-      LOG_LEVEL: 'info',
-    };
+    const env = deploymentEnv({ databaseUrl: pg.url, redisUrl: sentinel.url, brokerPort: broker.port }, group, { ACTIVEMQ_HEARTBEAT_MS: '2000', SSE_HEARTBEAT_SECONDS: '1' });
     const launch = async (command: 'listen' | 'serve') => {
       const relay = await startRelay(env, { command });
       processes.push(relay);

@@ -103,6 +103,23 @@ function randomFilter(currentRun: number): SoakFilter {
   return { msg_types: types(), run_ids: run() };
 }
 
+/**
+ * What a chain that received seqs first..last was owed, and how much of it is not in `seen`: every matching
+ * workflow message in that range, and the matching heartbeats inside one of its sessions' `live` ranges.
+ */
+function owed(sent: readonly SentMessage[], filter: SoakFilter, first: number, last: number, live: readonly [number, number][], seen: SeqSet) {
+  let expected = 0;
+  let missing = 0;
+  for (let s = first; s <= last; s++) {
+    const m = sent[s]!;
+    if (!matches(filter, m)) continue;
+    if (m.msgType === 'agent_status' && !live.some(([from, to]) => s >= from && s <= to)) continue;
+    expected++;
+    if (!seen.has(s)) missing++;
+  }
+  return { expected, missing };
+}
+
 /** Options of Churners. */
 export interface ChurnOptions {
   /** Churners running at once. */
@@ -203,17 +220,7 @@ export class Churners {
       await sleep(between(0, 1000));
     }
     this.chains++;
-    let expected = 0;
-    let missing = 0;
-    if (first >= 0) {
-      for (let s = first; s <= last; s++) {
-        const m = sent[s]!;
-        if (!matches(filter, m)) continue;
-        if (m.msgType === 'agent_status' && !live.some(([from, to]) => s >= from && s <= to)) continue;
-        expected++;
-        if (!seen.has(s)) missing++;
-      }
-    }
+    const { expected, missing } = first < 0 ? { expected: 0, missing: 0 } : owed(sent, filter, first, last, live, seen);
     const t = this.total;
     t.expected += expected;
     t.delivered += expected - missing;

@@ -1,8 +1,8 @@
 /**
- * Spawns `swf-relay start` from the sources as its own process, like
- * test/helpers/relay.ts does, but with extra node flags (e.g. --cpu-prof,
- * which Node does not accept in NODE_OPTIONS), and waits until it answers HTTP
- * and is subscribed to the broker.
+ * Spawns `swf-relay start` (or `listen`, `serve`) from the sources as its own
+ * process, like test/helpers/relay.ts does, but with extra node flags (e.g.
+ * --cpu-prof, which Node does not accept in NODE_OPTIONS), and waits until it
+ * answers HTTP and is subscribed to the broker.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -23,10 +23,18 @@ export interface RelayChild {
   stop(): Promise<number | null>;
 }
 
-/** Starts the relay with `env` (PORT chosen if absent) and node flags `nodeArgs` (after `--import tsx`, so they may name .ts modules); resolves once it is subscribed (token for the status endpoint). */
-export async function spawnRelay(env: Record<string, string>, token: string, nodeArgs: string[] = []): Promise<RelayChild> {
+/** Which relay command to run: `start` (both roles), `listen` (broker → store → bus, no HTTP) or `serve` (web only). */
+export type RelayCommand = 'start' | 'listen' | 'serve';
+
+/**
+ * Starts the relay with `env` (PORT chosen if absent) and node flags `nodeArgs` (after `--import tsx`, so they may name .ts modules);
+ * resolves once it is subscribed (token for the status endpoint). A `serve` process sees the listener's broker state through the
+ * cluster registry, so start the listener first. A `listen` process answers no HTTP: it resolves at once, and a `serve` started
+ * after it proves the subscription.
+ */
+export async function spawnRelay(env: Record<string, string>, token: string, nodeArgs: string[] = [], command: RelayCommand = 'start'): Promise<RelayChild> {
   const port = Number(env.PORT ?? (await freePort()));
-  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, MAIN, 'start'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, MAIN, command], {
     cwd: ROOT,
     env: { ...process.env, HOST: '127.0.0.1', ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,6 +66,7 @@ export async function spawnRelay(env: Record<string, string>, token: string, nod
       return code;
     },
   };
+  if (command === 'listen') return relay;
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
     if (!running) throw new Error(`relay exited during start:\n${output.slice(-4000)}`);

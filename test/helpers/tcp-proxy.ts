@@ -9,8 +9,11 @@ export type TcpProxy = {
   readonly port: number;
   /** Connections accepted so far (including closed and held ones). */
   accepted(): number;
-  /** Stops forwarding on the open connections whose acceptance index (0-based) `which` selects; default all. New ones work. */
-  freeze(which?: (index: number) => boolean): void;
+  /**
+   * Stops forwarding on the open connections whose acceptance index (0-based) `which` selects;
+   * default all. With `replies`, only the target's answers stop: requests still reach it. New ones work.
+   */
+  freeze(which?: (index: number) => boolean, direction?: 'both' | 'replies'): void;
   /** Drops every open connection and refuses new ones for `ms`. */
   cut(ms: number): void;
   /**
@@ -52,12 +55,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     upstream.on('error', () => drop(index));
     upstream.on('close', () => drop(index));
   };
-  const freezeLink = (link: Link) => {
+  const freezeLink = (link: Link, direction: 'both' | 'replies' = 'both') => {
     link.frozen = true;
     if (link.upstream) {
-      link.client.unpipe(link.upstream);
       link.upstream.unpipe(link.client);
       link.upstream.pause();
+      if (direction === 'replies') return;
+      link.client.unpipe(link.upstream);
     }
     link.client.pause();
   };
@@ -86,8 +90,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   return {
     port: (server.address() as AddressInfo).port,
     accepted: () => accepted,
-    freeze(which = () => true) {
-      for (const [index, link] of open) if (which(index) && link.upstream) freezeLink(link);
+    freeze(which = () => true, direction = 'both') {
+      for (const [index, link] of open) if (which(index) && link.upstream) freezeLink(link, direction);
     },
     cut(ms) {
       refuseUntil = Date.now() + ms;
@@ -103,6 +107,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       for (const link of open.values()) {
         if (!link.frozen || !link.upstream) continue;
         link.frozen = false;
+        link.client.unpipe(link.upstream); // still piped when only the replies were frozen
         link.client.pipe(link.upstream).pipe(link.client);
         link.client.resume();
         link.upstream.resume();

@@ -75,6 +75,7 @@ test('a frozen broker connection is noticed, reported, replaced; nothing is lost
   await stream.waitFor((e) => seqs(e).length >= 20, 20_000);
 
   const frozenAt = Date.now();
+
   proxy.freeze();
   await publish(20, 70); // persistent, while the relay's connection is half-open
 

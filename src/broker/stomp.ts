@@ -65,6 +65,10 @@ export class StompListener {
       heartbeatIncoming: config.heartbeatMs,
       heartbeatOutgoing: config.heartbeatMs,
       connectionTimeout: 10_000,
+      // On missed heart-beats (or a CONNECT unanswered in time) destroy the socket: a graceful close
+      // waits for the peer's FIN, which a half-open connection never sends, so the client would
+      // stay "connected" to nothing and never reconnect.
+      discardWebsocketOnCommFailure: true,
       // The library waits this fixed delay; beforeConnect adds the growing part (our own backoff, which
       // a refused client-id can hold short).
       reconnectDelay: RECONNECT_INITIAL_MS,

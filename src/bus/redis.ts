@@ -74,6 +74,8 @@ export class RedisBus implements Bus {
 
   health(): BusHealth {
     if (this.loop === undefined) return { state: this.redis.status === 'ready' ? 'ok' : `redis ${this.redis.status}` };
+    // A connection lost (refused, reset) shows at once; a silent one only through the stall below.
+    if (this.reader !== undefined && this.reader.status !== 'ready') return { state: `reader redis ${this.reader.status}${this.readError ? `: ${this.readError}` : ''}` };
     const idle = Date.now() - this.lastReadAt;
     // A reader that has not finished a read cycle in 3 blocks is stuck, whatever PING says.
     if (idle > STALL_MS) return { state: `reader stalled for ${Math.round(idle / 1000)} s${this.readError ? `: ${this.readError}` : ''}` };

@@ -5,7 +5,7 @@
  * batch size, no query building per message; a batch of messages alone needs no
  * explicit transaction (one statement is atomic) unless it carries a writer epoch to check.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { StaleWriterError, WRITER_EPOCH_KEY, type IngestBatch } from './store.js';
 
 /** Message columns, in the order of the arrays bound to $1…$13. */
@@ -41,8 +41,23 @@ const INSERT_REJECTED = {
     on conflict (broker_message_id) do nothing`,
 };
 
+// The ids of messages a commit of unknown outcome may have stored (see `unsure`).
+const IDS_OF = {
+  name: 'swf_relay_ids_of',
+  text: 'select id, broker_message_id from workflow_messages where broker_message_id = any($1::text[])',
+};
+
 /** Commits ingestion batches through `pool`. */
 export class PostgresBatchWriter {
+  /**
+   * Broker ids of messages whose commit failed without an answer from the server (connection
+   * lost or timed out): it may have been applied. When their retry finds them stored, they are
+   * answered with their ids, as new, so the ingestor relays them instead of taking them for
+   * redeliveries of what it had relayed already. (Relaying one twice is harmless: a stream
+   * never sends an id at or below one it has sent.)
+   */
+  private readonly unsure = new Set<string>();
+
   constructor(private readonly pool: pg.Pool) {}
 
   /** Writes one batch in one transaction; the ids of the messages (null for duplicates), in order. */
@@ -54,6 +69,26 @@ export class PostgresBatchWriter {
     });
     const unique = first.size === batch.messages.length ? batch.messages : batch.messages.filter((m, i) => first.get(m.brokerMessageId) === i);
     const messages = unique.length > 0 ? { ...INSERT_MESSAGES, values: columns(unique) } : null;
+    let inserted: { id: string; broker_message_id: string }[] = [];
+    try {
+      inserted = await this.write(batch, messages);
+    } catch (err) {
+      // A refusal (fencing) or an error PostgreSQL answered with was certainly not written.
+      if (!(err instanceof pg.DatabaseError) && !(err instanceof StaleWriterError)) for (const m of unique) this.unsure.add(m.brokerMessageId);
+      throw err;
+    }
+    const idOf = new Map(inserted.map((row) => [row.broker_message_id, String(row.id)]));
+    const maybeOurs = unique.filter((m) => this.unsure.has(m.brokerMessageId) && !idOf.has(m.brokerMessageId)).map((m) => m.brokerMessageId);
+    if (maybeOurs.length > 0) {
+      const found = await this.pool.query<{ id: string; broker_message_id: string }>({ ...IDS_OF, values: [maybeOurs] });
+      for (const row of found.rows) idOf.set(row.broker_message_id, String(row.id));
+    }
+    for (const m of unique) this.unsure.delete(m.brokerMessageId);
+    return batch.messages.map((m, i) => (first.get(m.brokerMessageId) === i ? idOf.get(m.brokerMessageId) ?? null : null));
+  }
+
+  /** The statements of one batch: one INSERT, or a transaction when agents or rejected bodies come with it. */
+  private async write(batch: IngestBatch, messages: (typeof INSERT_MESSAGES & { values: (string | null)[][] }) | null): Promise<{ id: string; broker_message_id: string }[]> {
     let inserted: { id: string; broker_message_id: string }[] = [];
     if (batch.heartbeats.length === 0 && batch.rejected.length === 0 && batch.writerEpoch === undefined) {
       if (messages) inserted = (await this.pool.query(messages)).rows;
@@ -82,8 +117,7 @@ export class PostgresBatchWriter {
         client.release();
       }
     }
-    const idOf = new Map(inserted.map((row) => [row.broker_message_id, String(row.id)]));
-    return batch.messages.map((m, i) => (first.get(m.brokerMessageId) === i ? idOf.get(m.brokerMessageId) ?? null : null));
+    return inserted;
   }
 
   async close(): Promise<void> {

@@ -47,10 +47,20 @@ export async function startTopology(): Promise<Topology> {
   const listen = () => startRelay(env, { command: 'listen' });
   const serve = (slot: number) => startRelay({ ...env, PORT: String(ports[slot]) }, { command: 'serve' });
 
-  listeners.push(await listen());
-  await waitUntil(() => listeners[0]!.output().includes('"msg":"subscribed"'), 'the first listener to subscribe', listeners[0]!.output);
-  listeners.push(await listen());
-  webs.push(await serve(0), await serve(1));
+  const stopAll = async () => {
+    for (const pid of frozen) process.kill(pid, 'SIGCONT');
+    await Promise.all([...listeners, ...webs, ...retired].map((p) => p.stop('SIGKILL')));
+    await Promise.all([broker.stop(), redis.stop(), pg.drop()]);
+  };
+  try {
+    listeners.push(await listen());
+    await waitUntil(() => listeners[0]!.output().includes('"msg":"subscribed"'), 'the first listener to subscribe', listeners[0]!.output);
+    listeners.push(await listen());
+    webs.push(await serve(0), await serve(1));
+  } catch (err) {
+    await stopAll(); // a failed start must not leave servers holding the test process open
+    throw err;
+  }
 
   const holds = (p: RelayProcess) => p.alive() && p.output().lastIndexOf(ACQUIRED) > p.output().lastIndexOf(LET_GO);
   return {
@@ -81,10 +91,6 @@ export async function startTopology(): Promise<Topology> {
       const holder = listeners.filter(holds);
       return holder.length === 1 && holder[0]!.output().lastIndexOf('"msg":"subscribed"') > holder[0]!.output().lastIndexOf(ACQUIRED);
     },
-    async stop() {
-      for (const pid of frozen) process.kill(pid, 'SIGCONT');
-      await Promise.all([...listeners, ...webs, ...retired].map((p) => p.stop('SIGKILL')));
-      await Promise.all([broker.stop(), redis.stop(), pg.drop()]);
-    },
+    stop: stopAll,
   };
 }

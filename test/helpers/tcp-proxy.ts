@@ -122,3 +122,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
   };
 }
+
+/** A proxy in front of a database server, and the database's URL through it (for partitions of the store). */
+export async function proxyDatabase(databaseUrl: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const proxied = new URL(databaseUrl);
+  const proxy = await startTcpProxy(Number(proxied.port || 5432));
+  proxied.port = String(proxy.port);
+  return { proxy, url: proxied.toString() };
+}

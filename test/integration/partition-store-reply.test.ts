@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { makeToken, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseEvent } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { proxyDatabase, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const CONTROL = new Set(['connected', 'heartbeat', 'gap', 'shutdown']);
 const seqs = (events: SseEvent[]) => events.filter((e) => !CONTROL.has(e.event)).map((e) => (JSON.parse(e.data) as { seq: number }).seq);
@@ -27,11 +27,10 @@ const topic = `/topic/partition-reply-${process.pid}`;
 before(async () => {
   broker = await startActiveMQ();
   database = await createTestDatabase();
-  proxy = await startTcpProxy(Number(new URL(database.url).port || 5432));
-  const proxied = new URL(database.url);
-  proxied.port = String(proxy.port);
+  const proxied = await proxyDatabase(database.url);
+  proxy = proxied.proxy;
   const env = {
-    DATABASE_URL: proxied.toString(),
+    DATABASE_URL: proxied.url,
     ACTIVEMQ_PORT: String(broker.port),
     ACTIVEMQ_HEARTBEAT_TOPIC: topic,
     ACTIVEMQ_CLIENT_ID: `partition-reply-${process.pid}`,

@@ -10,7 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { makeToken, startRelay, waitUntil, type RelayProcess } from '../helpers/relay.js';
 import { openStream, type SseEvent } from '../helpers/sse-client.js';
 import { connectPublisher, type Publisher } from '../helpers/stomp-publisher.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { proxyDatabase, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const OUTAGE_MS = 30_000;
 const CONTROL = new Set(['connected', 'heartbeat', 'gap', 'shutdown']);
@@ -30,12 +30,10 @@ export function storePartitionScenario(variant: 'cut' | 'blackhole'): void {
   before(async () => {
     broker = await startActiveMQ();
     database = await createTestDatabase();
-    const direct = new URL(database.url);
-    proxy = await startTcpProxy(Number(direct.port || 5432));
-    const proxied = new URL(database.url);
-    proxied.port = String(proxy.port);
+    const proxied = await proxyDatabase(database.url);
+    proxy = proxied.proxy;
     const env = {
-      DATABASE_URL: proxied.toString(),
+      DATABASE_URL: proxied.url,
       ACTIVEMQ_PORT: String(broker.port),
       ACTIVEMQ_HEARTBEAT_TOPIC: topic,
       ACTIVEMQ_CLIENT_ID: `partition-store-${variant}-${process.pid}`,

@@ -8,6 +8,7 @@
  * claims the store too (a new writer epoch), and the store refuses commits of
  * an older epoch (fencing). The refused holder surrenders and waits again.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -70,7 +71,7 @@ export class ListenerLease {
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'cannot reach Redis for the listener lease; retrying');
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, this.ttlMs / 4)));
+      await sleep(Math.min(POLL_MS, this.ttlMs / 4));
     }
     return false;
   }
@@ -82,7 +83,7 @@ export class ListenerLease {
         return await this.claimStore();
       } catch (err) {
         this.log.warn({ err: (err as Error).message, retryInMs: delayMs }, 'cannot claim the store for this listener; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await sleep(delayMs);
       }
     }
     return undefined;

@@ -16,6 +16,13 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const QUERY_TIMEOUT_MS = 30_000;
 /** TCP keepalive on idle connections: a peer gone for good is noticed in minutes, not hours. */
 const KEEPALIVE_DELAY_MS = 10_000;
+/**
+ * The server ends a session that sits this long inside a transaction. The relay's transactions are a
+ * few back-to-back statements; one left open is a frozen or cut-off process, and a fenced commit holds
+ * the writer-epoch row (FOR SHARE) that the next lease holder's claim must update: without this the
+ * standby would wait for the frozen listener to wake.
+ */
+const IDLE_IN_TRANSACTION_MS = 5_000;
 
 /** Types for this pool only: `json` columns come back as the exact text stored (no parse, no re-serialisation). */
 const types = {
@@ -67,6 +74,7 @@ export function openPostgresStore(url: string): SqlStore {
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
   });
   // A dropped idle connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});

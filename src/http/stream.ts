@@ -7,6 +7,7 @@ import { filtersToJson, parseFilters, restrictNamespaces } from '../model/filter
 import { replay } from '../hub/replay.js';
 import { ConnectLimiter } from './connect-limiter.js';
 import { encodeConnected } from '../hub/sse-frame.js';
+import { sseSink } from './sse-sink.js';
 import type { Authenticate, HttpDeps } from './deps.js';
 import { isEventId } from '../model/event.js';
 import { authenticated, errorResponses, FILTER_QUERY } from './openapi.js';
@@ -56,7 +57,7 @@ export function registerStreamRoutes(app: FastifyInstance, deps: HttpDeps, authe
     res.writeHead(200, headers);
     if (request.raw.httpVersionMajor < 2) res.socket?.setNoDelay(true);
     const client = new SseClient(
-      res,
+      sseSink(res),
       { username: principal.username, remoteAddress: request.ip ?? null, filters, lastEventId, credential: streamCredential(principal) },
       config.sse.clientQueueSize,
       deps.metrics,

@@ -8,7 +8,7 @@ export function clientRecords(hub: Hub, processName: string): Record<string, unk
     client_id: c.id,
     user: c.info.username,
     remote_addr: c.info.remoteAddress,
-    connected_at: c.connectedAt.toISOString(),
+    connected_at: new Date(c.connectedAt).toISOString(),
     filters: filtersToJson(c.info.filters),
     events_sent: c.sent,
     events_dropped: c.dropped,

@@ -18,6 +18,12 @@ type IndexKey = 'runIds' | 'msgTypes' | 'namespaces' | 'agents';
  */
 const INDEX_ORDER: readonly IndexKey[] = ['runIds', 'msgTypes', 'namespaces', 'agents'];
 
+/**
+ * The clients of one index value: the client itself while it is the only one (the usual case for a
+ * run id, and a Set costs some 200 bytes per held stream), a Set once there are more.
+ */
+type Bucket = SseClient | Set<SseClient>;
+
 /** Counters of the hub's work, for status and metrics. */
 export interface HubCounters {
   /** Events handed to the hub. */
@@ -35,7 +41,7 @@ export class Hub {
   private readonly closedTotals = { sent: 0, dropped: 0 };
   private readonly all = new Set<SseClient>();
   private readonly unfiltered = new Set<SseClient>();
-  private readonly index: Record<IndexKey, Map<string, Set<SseClient>>> = {
+  private readonly index: Record<IndexKey, Map<string, Bucket>> = {
     runIds: new Map(),
     msgTypes: new Map(),
     namespaces: new Map(),
@@ -75,10 +81,12 @@ export class Hub {
       this.unfiltered.add(client);
       return;
     }
+    const index = this.index[key];
     for (const value of client.info.filters[key]!) {
-      let bucket = this.index[key].get(value);
-      if (!bucket) this.index[key].set(value, (bucket = new Set()));
-      bucket.add(client);
+      const bucket = index.get(value);
+      if (bucket === undefined) index.set(value, client);
+      else if (bucket instanceof Set) bucket.add(client);
+      else if (bucket !== client) index.set(value, new Set([bucket, client]));
     }
   }
 
@@ -104,10 +112,11 @@ export class Hub {
       this.unfiltered.delete(client);
       return;
     }
+    const index = this.index[key];
     for (const value of client.info.filters[key]!) {
-      const bucket = this.index[key].get(value);
-      bucket?.delete(client);
-      if (bucket?.size === 0) this.index[key].delete(value);
+      const bucket = index.get(value);
+      if (bucket === client) index.delete(value);
+      else if (bucket instanceof Set && bucket.delete(client) && bucket.size === 1) index.set(value, bucket.values().next().value!);
     }
   }
 
@@ -154,7 +163,8 @@ export class Hub {
   private visit(key: IndexKey, value: string | null, fn: (client: SseClient) => void): void {
     if (value === null) return;
     const bucket = this.index[key].get(value);
-    if (bucket) for (const client of bucket) fn(client);
+    if (bucket instanceof Set) for (const client of bucket) fn(client);
+    else if (bucket !== undefined) fn(bucket);
   }
 
   /** Starts sending `heartbeat` every `seconds` to every client; 0 disables. */

@@ -6,9 +6,9 @@
  * admits only ids above the highest one this stream has already taken.
  */
 import { randomUUID } from 'node:crypto';
-import type { Writable } from 'node:stream';
 import { compareIds, idAtOrBelow } from '../model/event.js';
 import { joinFrames } from './frame-batch.js';
+import { requestFlush, type Flushable } from './flush-rounds.js';
 import type { Filters } from '../model/filter.js';
 import { noopMetrics, type Metrics } from '../metrics.js';
 import { DEFAULT_CLIENT_QUEUE_BYTES } from '../config.js';
@@ -57,10 +57,21 @@ interface Queued {
   readonly receivedAt: number;
 }
 
+/** Where a stream's frames go: a Writable (the response), or for HTTP/1.1 its socket with chunk framing (http/sse-sink.ts). */
+export interface SseSink {
+  /** Writes one chunk; false when the client is behind ('drain' follows). */
+  write(chunk: Buffer): boolean;
+  /** Ends the response, with a last chunk if given. */
+  end(chunk?: Buffer): void;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+}
+
 /** A connected stream. Create with `new SseClient(socket, info, queueSize, metrics, queueBytes)`. */
-export class SseClient {
+export class SseClient implements Flushable {
   readonly id = randomUUID();
-  readonly connectedAt = new Date();
+  /** Connect time (ms since the epoch): a number, not a Date, which costs ~100 bytes per held stream. */
+  readonly connectedAt = Date.now();
   /** Events written to the socket. */
   sent = 0;
   /** Events dropped because the queue was full. */
@@ -73,7 +84,7 @@ export class SseClient {
   private readonly queue: Queued[] = [];
   /** Bytes of the frames in `queue`: a running total, so the byte bound costs one addition per event. */
   private queuedBytes = 0;
-  /** Frames of the current event-loop turn, written together by flush(). */
+  /** Frames collected since the last write, written together by flushPending(). */
   private pending: Buffer[] = [];
   /** Receipt time of the oldest event in `pending` (0 if none has one), for the latency histogram. */
   private pendingOldest = 0;
@@ -93,16 +104,18 @@ export class SseClient {
    * or below it is a copy of one the client has (or was told it lost).
    */
   private highWater: string | null = null;
+  /** The socket's 'drain' listener, kept so close() and detach() can remove it. */
+  private readonly onDrain = (): void => this.drain();
 
   constructor(
-    private readonly out: Writable,
+    private readonly out: SseSink,
     readonly info: ClientInfo,
     private readonly queueSize: number,
     private readonly metrics: Metrics = noopMetrics,
     /** Most bytes of frames queued (SSE_CLIENT_QUEUE_BYTES); the newest event is kept even when it alone is larger. */
     private readonly queueBytes: number = DEFAULT_CLIENT_QUEUE_BYTES,
   ) {
-    out.on('drain', () => this.drain());
+    out.on('drain', this.onDrain);
   }
 
   /** Events waiting for the socket. */
@@ -210,9 +223,11 @@ export class SseClient {
   /** Ends the stream (after what is already on its way), optionally with a last frame. */
   close(lastFrame?: Buffer): void {
     if (this.closed) return;
-    this.flush();
+    this.flushPending();
     this.closed = true;
     this.clearQueue();
+    // A keep-alive socket may carry another response after this one: leave it no listener.
+    this.out.off('drain', this.onDrain);
     if (lastFrame) this.out.end(lastFrame);
     else this.out.end();
   }
@@ -221,6 +236,7 @@ export class SseClient {
   detach(): void {
     this.closed = true;
     this.clearQueue();
+    this.out.off('drain', this.onDrain);
   }
 
   private clearQueue(): void {
@@ -229,17 +245,18 @@ export class SseClient {
   }
 
   /**
-   * Collects the frames of this event-loop turn and writes them once, after the
-   * current dispatch. A whole batch then meets the socket as one write, so a
-   * burst is judged by whether the client keeps up, not by how many events
-   * one commit happened to carry.
+   * Collects frames and writes them once, in this process's next flush round
+   * (flush-rounds.ts: at the end of this turn when the process is not busy). A
+   * whole batch then meets the socket as one write, so a burst is judged by
+   * whether the client keeps up, not by how many events one commit happened to carry.
    */
   private coalesce(frame: Buffer): void {
     this.pending.push(frame);
-    if (this.pending.length === 1) process.nextTick(() => this.flush());
+    if (this.pending.length === 1) requestFlush(this);
   }
 
-  private flush(): void {
+  /** Writes the frames collected so far (called by the flush round, and by close()). */
+  flushPending(): void {
     if (this.closed || this.pending.length === 0) return;
     const frames = this.pending;
     this.pending = [];

@@ -22,6 +22,7 @@ interface SeenClose {
  * close is never listed as active.
  */
 export class SubscriberRecorder {
+  /** Opens whose row is being written, by client id. */
   private readonly opening = new Map<string, Promise<void>>();
   /** Closes not yet taken by a flush, by client id. */
   private readonly closes = new Map<string, SeenClose>();
@@ -44,17 +45,21 @@ export class SubscriberRecorder {
 
   /** Records a new connection. */
   opened(client: SseClient): void {
-    const write = this.store
+    const write: Promise<void> = this.store
       .openSubscriber({
         clientId: client.id,
         name: client.info.username,
         username: client.info.username,
         ip: client.info.remoteAddress,
         process: this.processName,
-        connectedAt: client.connectedAt.toISOString(),
+        connectedAt: new Date(client.connectedAt).toISOString(),
         filters: JSON.stringify(filtersToJson(client.info.filters)),
       })
-      .catch((err: unknown) => this.log.error({ err, clientId: client.id }, 'could not record subscriber'));
+      .catch((err: unknown) => this.log.error({ err, clientId: client.id }, 'could not record subscriber'))
+      // Once written there is nothing to wait for: a held stream does not keep its settled promise here.
+      .then(() => {
+        if (this.opening.get(client.id) === write) this.opening.delete(client.id);
+      });
     this.opening.set(client.id, write);
   }
 

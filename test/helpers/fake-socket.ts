@@ -58,8 +58,9 @@ export class FakeSocket extends Writable {
 
 /**
  * Resolves after the current event-loop turn, once SseClient has written the
- * frames it coalesces with process.nextTick (setImmediate runs after every
- * pending nextTick; mock timers in these tests never mock setImmediate).
+ * frames it coalesced: a flush round that writes few clients runs in one
+ * process.nextTick (setImmediate runs after every pending nextTick; mock timers
+ * in these tests never mock setImmediate).
  */
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -186,6 +186,36 @@ describe('Hub: filter index', () => {
     assert.deepEqual(b.socket.ids(), ['10']);
   });
 
+  it('a bucket going from one client to three and back to none delivers to exactly its clients at each step', async () => {
+    const hub = new Hub();
+    const [a, b, c] = [makeClient(parseFilters({ run_ids: '7' })), makeClient(parseFilters({ run_ids: '7' })), makeClient(parseFilters({ run_ids: '7,8' }))];
+    let id = 0;
+    const step = async (expected: ReturnType<typeof makeClient>[]) => {
+      hub.dispatch([wf(++id, { runId: '7' })]);
+      await nextTurn();
+      for (const x of [a, b, c]) assert.equal(x.socket.ids().includes(String(id)), expected.includes(x), `event ${id}`);
+    };
+    hub.add(a.client);
+    await step([a]);
+    hub.add(b.client);
+    hub.add(b.client);
+    await step([a, b]);
+    hub.add(c.client);
+    await step([a, b, c]);
+    hub.remove(a.client);
+    await step([b, c]);
+    hub.remove(c.client);
+    await step([b]);
+    hub.add(a.client);
+    await step([a, b]);
+    hub.remove(a.client);
+    hub.remove(b.client);
+    await step([]);
+    hub.add(c.client);
+    await step([c]);
+    assert.equal(hub.size, 1);
+  });
+
   it('counts open streams per user', () => {
     const hub = new Hub();
     const a1 = makeClient(NO_FILTERS, { username: 'alice' });

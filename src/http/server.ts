@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Bindings, ChildLoggerOptions } from 'pino';
 import { SESSION_COOKIE, sessionPrincipal } from '../auth/sessions.js';
 import { authenticateKey, keyFromHeader, type Principal } from '../auth/tokens.js';
 import { AppError } from '../errors.js';
@@ -38,14 +39,15 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     return503OnClosing: true,
     // Node's parser rejects oversized URLs and headers (16 KiB) before fastify sees them: answer in JSON too.
     clientErrorHandler: answerClientError,
+    // Request logs must not carry tokens, even from the query string; they show the URL as received
+    // (originalUrl: before BASE_PATH is stripped). One child per request, not a child of fastify's child:
+    // an SSE stream keeps its request's logger for as long as it is open.
+    childLoggerFactory: (logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions, raw: { originalUrl?: string; url?: string }) =>
+      logger.child({ ...bindings, url: redactUrl(raw.originalUrl || raw.url || '') }, options),
     // HTTPS served by the relay itself: HTTP/2 (no six-streams-per-origin limit in browsers), HTTP/1.1 fallback.
     ...(config.tls
       ? { http2: true, https: { allowHTTP1: true, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } }
       : {}),
-  });
-  app.addHook('onRequest', async (request) => {
-    // Request logs must not carry tokens, even from the query string; they show the URL as received.
-    request.log = request.log.child({ url: redactUrl(request.originalUrl) });
   });
   registerBasePathRedirect(app, config.basePath);
   registerBrowserSupport(app, config);

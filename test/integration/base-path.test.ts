@@ -98,6 +98,8 @@ describe(`BASE_PATH=${PREFIX}`, () => {
       const logged = `"url":"${base}/healthz?from=${where.replaceAll(' ', '-')}"`;
       // The log is written asynchronously: wait for the line.
       await waitUntil(() => relay.output().split('\n').some((line) => line.includes('"incoming request"') && line.includes(logged)), `a request log line with ${logged}`, () => relay.output(), 5_000);
+      // Every line of the request carries it as a binding, also those without the request object.
+      await waitUntil(() => relay.output().split('\n').some((line) => line.includes('"request completed"') && line.includes(logged)), `a completion log line with ${logged}`, () => relay.output(), 5_000);
     });
 
     test(`${where}: the page and its assets, with relative URLs only`, async () => {

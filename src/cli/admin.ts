@@ -55,6 +55,8 @@ export function registerAdmin(cli: Command, config: () => Config): void {
   token
     .command('revoke <id-or-prefix>')
     .description('revoke a token by its id or key prefix')
+    // A base64url key prefix may begin with '-' (1 key in 64): take it as the argument it is, not as an option.
+    .allowUnknownOption()
     .action(async (idOrPrefix: string) => {
       const revoked = await withStore(config, (store) => store.revokeToken(idOrPrefix));
       if (!revoked) throw new AppError('NOT_FOUND', `no active token with id or prefix "${idOrPrefix}"`);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword } from '../../src/auth/passwords.js';
-import { createToken } from '../../src/auth/tokens.js';
+import { createToken, hashKey } from '../../src/auth/tokens.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { sharedRedisUrl } from '../helpers/redis.js';
 import { freePort, openStoreOf, runCli, startRelay, type RelayProcess } from '../helpers/relay.js';
@@ -117,6 +117,23 @@ describe('revocation ends access (one process, SQLite)', () => {
     assert.ok(!relay.output().includes(key!.slice(8)), 'the key is not in the log');
     byOtherToken.close();
     byPassword.close();
+  });
+
+  test('token revoke takes a key prefix that begins with "-" (base64url keys do, one in 64) as the prefix, not as an option', async () => {
+    const store = await openStoreOf(env);
+    try {
+      const user = (await store.findUser('bystander'))!;
+      const key = `-${'A'.repeat(42)}`;
+      await store.insertToken({ userId: user.id, keyPrefix: key.slice(0, 8), keyHash: hashKey(key), name: null, canPublish: false, expiresAt: null, namespaces: null });
+    } finally {
+      await store.close();
+    }
+    const cli = await runCli(['token', 'revoke', '-AAAAAAA'], env);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(cli.stdout.trim(), 'revoked -AAAAAAA');
+    const again = await runCli(['token', 'revoke', '-AAAAAAA'], env);
+    assert.equal(again.code, 1, 'a revoked token is no longer active');
+    assert.match(again.stderr, /no active token with id or prefix "-AAAAAAA"/);
   });
 
   test('token expiry closes its streams and ends the session made with it', async () => {

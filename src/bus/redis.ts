@@ -22,10 +22,12 @@ const STALL_MS = 3 * BLOCK_MS;
 /** …and this long, its connection is dropped and reopened (a half-open socket after a failover never errors). */
 const RECONNECT_STALLED_MS = 5 * BLOCK_MS;
 
-/** The Redis connections the bus uses: the shared command connection, and a way to open its blocking reader. */
+/** The Redis connections the bus uses: the shared command connection, and a way to open its blocking reader (and replace its connection). */
 export interface RedisSource {
   readonly commands: Redis;
   open(role: string, blocking?: boolean): Redis;
+  /** Drops a stalled connection for a new one, unless one is being made already (cluster/redis.ts replaceConnection); true when dropped. */
+  replace(client: Redis): boolean;
 }
 
 /** Options of RedisBus. */
@@ -94,9 +96,9 @@ export class RedisBus implements Bus {
     this.lastReadAt = Date.now();
     const watchdog = setInterval(() => {
       if (Date.now() - this.lastReadAt < RECONNECT_STALLED_MS || this.closed) return;
+      if (!this.options.redis.replace(reader)) return; // still reconnecting by itself
       this.options.log.warn({ silentMs: Date.now() - this.lastReadAt }, 'bus reader stalled; reconnecting it');
       this.lastReadAt = Date.now(); // one reconnect per stall period
-      reader.disconnect(true);
     }, BLOCK_MS);
     watchdog.unref();
     // Start after the newest entry. Not "$": between two XREADs with "$", an entry could slip by.

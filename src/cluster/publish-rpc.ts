@@ -8,11 +8,18 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AppError, type ErrorCode } from '../errors.js';
+import { replaceConnection } from './redis.js';
 
 /** How long a web process waits for the listener's answer. */
 const REPLY_TIMEOUT_MS = 10_000;
 /** How long one BRPOP waits before the serving loop looks at `stopped` again. */
 const POP_SECONDS = 2;
+/**
+ * A BRPOP unanswered this long sits on a half-open connection (a partition that outlived it: no
+ * error ever comes), so its connection is replaced. Without this, stop() — and with it the lease's
+ * hand-over after a Redis outage — would wait for that read forever.
+ */
+const POP_STALL_MS = POP_SECONDS * 1000 + 3000;
 
 interface PublishRequest {
   id: string;
@@ -52,6 +59,9 @@ export class PublishForwarder {
     const answered = new Promise<string | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(request.id);
+        // No answer may also mean a half-open reply connection (a partition that outlived it): a PING
+        // waits for an answer, so the connection's socket timeout (cluster/redis.ts) replaces it if so.
+        void this.subscriber.ping().catch(() => {});
         reject(new AppError('UNAVAILABLE', 'No listener answered; the message was not published. Retry later.', {}, 5));
       }, REPLY_TIMEOUT_MS);
       this.pending.set(request.id, { resolve, reject, timer });
@@ -82,6 +92,8 @@ export class PublishForwarder {
 export class PublishServer {
   private stopped = true;
   private loop: Promise<void> | undefined;
+  /** When the BRPOP now waiting was sent (null between reads). */
+  private poppingSince: number | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -105,9 +117,12 @@ export class PublishServer {
   }
 
   private async serve(): Promise<void> {
+    const watchdog = setInterval(() => this.replaceIfStalled(), POP_SECONDS * 1000);
+    watchdog.unref();
     while (!this.stopped) {
       try {
-        const popped = await this.blocking.brpop(this.requestsKey, POP_SECONDS);
+        this.poppingSince = Date.now();
+        const popped = await this.blocking.brpop(this.requestsKey, POP_SECONDS).finally(() => (this.poppingSince = null));
         if (!popped) continue;
         const request = JSON.parse(popped[1]) as PublishRequest;
         if (request.deadline < Date.now()) continue; // its sender has given up: do not store what it was told failed
@@ -118,6 +133,15 @@ export class PublishServer {
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
+    clearInterval(watchdog);
+  }
+
+  /** Drops the blocking connection if its BRPOP has waited past POP_STALL_MS (one reconnect per stall period). */
+  private replaceIfStalled(): void {
+    if (this.poppingSince === null || Date.now() - this.poppingSince < POP_STALL_MS) return;
+    if (!replaceConnection(this.blocking)) return; // still reconnecting by itself
+    this.log.warn({ silentMs: Date.now() - this.poppingSince }, 'publish forwarding: request reader stalled; reconnecting it');
+    this.poppingSince = Date.now();
   }
 
   private async handle(request: PublishRequest): Promise<void> {

@@ -12,6 +12,13 @@ const MAX_RECONNECT_DELAY_MS = 1000;
 const DISCONNECT_TIMEOUT_MS = 200;
 /** How often a failover watcher retries a Sentinel it lost (ioredis's default is a minute). */
 const SENTINEL_RECONNECT_MS = 2000;
+/**
+ * A non-blocking connection that has commands waiting and receives nothing for this long is
+ * taken for half-open (a partition that outlived the connection's state: no error ever comes)
+ * and replaced. Its commands (XADD, the lease, the registry; a PING on the publish replies'
+ * subscriber, publish-rpc.ts) answer in milliseconds.
+ */
+const COMMAND_SOCKET_TIMEOUT_MS = 5000;
 
 /**
  * ioredis options for one connection to `target`. Pure. Every connection follows a failover by
@@ -21,7 +28,8 @@ const SENTINEL_RECONNECT_MS = 2000;
  * its socket never errors); a demoted master's READONLY answer also reconnects. Unfinished commands
  * (a blocking XREAD or BRPOP, a publish transaction) are sent again on the new connection.
  * No client-side `blockingTimeout`: it would resolve a read on a dead socket as "nothing new" forever,
- * hiding the stall from the bus's watchdog.
+ * hiding the stall from the bus's watchdog. A command connection left half-open is dropped after
+ * COMMAND_SOCKET_TIMEOUT_MS without an answer; its unanswered commands go out again on the new one.
  */
 export function redisOptions(target: RedisTarget, options: { name: string; blocking?: boolean }): RedisOptions {
   const common: RedisOptions = {
@@ -33,6 +41,8 @@ export function redisOptions(target: RedisTarget, options: { name: string; block
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100),
     // 2: reconnect, then resend the command that got the error.
     reconnectOnError: (err) => (err.message.includes('READONLY') ? 2 : false),
+    // Not for blocking readers: an XREAD BLOCK or BRPOP waits without data by design (the bus has its own watchdog).
+    ...(options.blocking ? {} : { socketTimeout: COMMAND_SOCKET_TIMEOUT_MS }),
   };
   if (target.kind === 'single') return common;
   return {
@@ -55,6 +65,19 @@ export function redisOptions(target: RedisTarget, options: { name: string; block
 export function connectRedis(target: RedisTarget, options: { name: string; blocking?: boolean }): Redis {
   const redisOpts = redisOptions(target, options);
   return target.kind === 'single' ? new Redis(target.url, redisOpts) : new Redis(redisOpts);
+}
+
+/**
+ * Drops `client`'s connection so that ioredis opens a new one and resends the commands left
+ * unanswered (a watchdog's cure for a half-open socket). Only while connected: during a
+ * (re)connection attempt, disconnect() aborts that attempt and ioredis then ends the client for
+ * good (status "end", every later command "Connection is closed"), and a new connection is being
+ * made anyway. True when it dropped the connection.
+ */
+export function replaceConnection(client: Redis): boolean {
+  if (client.status !== 'ready' && client.status !== 'connect') return false;
+  client.disconnect(true);
+  return true;
 }
 
 /** Key names of one channel group (SSE_CHANNEL_GROUP); the `{…}` around the group are part of the names already in use. */
@@ -80,6 +103,8 @@ export interface RedisConnections {
   readonly commands: Redis;
   /** Opens another connection named `<process>:<role>` (it is closed by close()). */
   open(role: string, blocking?: boolean): Redis;
+  /** replaceConnection(), for parts that see connections only through this interface (the bus). */
+  replace(client: Redis): boolean;
   /** Disconnects every connection opened here. */
   close(): void;
 }
@@ -97,6 +122,7 @@ export function createRedisConnections(url: string, processName: string): RedisC
   return {
     commands: open(null),
     open: (role, blocking) => open(role, blocking),
+    replace: replaceConnection,
     close: () => {
       for (const client of opened) client.disconnect();
     },

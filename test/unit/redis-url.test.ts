@@ -90,6 +90,13 @@ describe('redisOptions', () => {
     assert.equal(redisOptions(sentinel, { name: 'r', blocking: true }).maxRetriesPerRequest, null);
   });
 
+  it('a command connection silent with commands waiting is replaced (half-open); a blocking reader may wait in silence', () => {
+    for (const target of [parseRedisUrl('redis://h:6379'), sentinel]) {
+      assert.equal(redisOptions(target, { name: 'c' }).socketTimeout, 5000);
+      assert.equal(redisOptions(target, { name: 'r', blocking: true }).socketTimeout, undefined);
+    }
+  });
+
   it('Sentinel: the master of that name, its db and password, failovers announced by the Sentinels drop the old connection', () => {
     const o = redisOptions(sentinel, { name: 'r' });
     assert.deepEqual(o.sentinels, [

@@ -136,6 +136,10 @@ export async function createApp(config: Config, options: { log?: Logger; role?: 
     },
     async pause() {
       await Promise.all([listener.pause(), publishServer?.stop()]);
+      // What the ingestor still holds was read under the lost lease: it finishes under that claim
+      // (or is fenced) before this process claims the store again. Else the new claim would refuse
+      // it, and the broker would redeliver it behind messages stored meanwhile: out of order.
+      await ingestor!.idle();
     },
   };
   let unfollow: (() => void) | undefined;

@@ -58,7 +58,9 @@ export class ListenerLease {
     let announced = '';
     while (!this.stopped) {
       try {
-        if ((await this.redis.set(this.key, this.holder, 'PX', this.ttlMs, 'NX')) === 'OK') {
+        // RENEW takes a free lease, and also one still in this process's name: after a Redis outage a
+        // renewal resent on the new connection may have kept it ours (then it is not another's to wait out).
+        if ((await this.redis.eval(RENEW, 1, this.key, this.holder, String(this.ttlMs))) === 1) {
           this.log.info({ lease: this.key }, 'listener lease acquired');
           this.held = true;
           return true;

@@ -20,7 +20,7 @@ import { oneLine } from '../model/json-text.js';
 import { classifyBody, enrichHeartbeat, enrichWorkflow, type Classified, type RejectReason } from '../model/message.js';
 import type { Metrics } from '../metrics.js';
 import type { InboundMessage, InboundSink } from '../model/inbound.js';
-import { StaleWriterError, type AgentHeartbeat, type NewRejected, type NewWorkflowMessage, type MessageStore } from '../store/store.js';
+import { StaleWriterError, StoreUnreachableError, type AgentHeartbeat, type NewRejected, type NewWorkflowMessage, type MessageStore } from '../store/store.js';
 
 /** Most messages committed in one transaction. */
 const MAX_BATCH = 500;
@@ -55,6 +55,9 @@ interface Settle {
   id?: string | null;
 }
 
+/** What an HTTP publisher is told when the store refused this writer (fencing). */
+const NO_LONGER_LISTENER = 'this process is no longer the listener; retry';
+
 /** queue_name of messages published over HTTP. */
 export const HTTP_QUEUE_NAME = 'http';
 
@@ -88,6 +91,12 @@ export class Ingestor implements InboundSink {
   private readonly commitIntervalMs: number;
   /** The epoch of this writer's claim on the store (the listener lease), checked by every commit; none without a lease. */
   private writerEpoch: number | undefined;
+  /**
+   * The store refused this writer's epoch and no new claim has come yet. Messages still arriving
+   * meanwhile (the broker connection closes only after the lease is handed over) are left to the
+   * broker like the dropped ones: stored now, they would overtake those, which come back later.
+   */
+  private fenced = false;
 
   constructor(private readonly options: IngestorOptions) {
     this.commitIntervalMs = options.commitIntervalMs ?? 0;
@@ -96,6 +105,7 @@ export class Ingestor implements InboundSink {
   /** Commits from now on carry `epoch` (from store.claimWriter()); the store refuses them once another writer claims it. */
   fenceWith(epoch: number): void {
     this.writerEpoch = epoch;
+    this.fenced = false;
   }
 
   /** Takes one broker message; it is acknowledged once committed and published. */
@@ -103,6 +113,7 @@ export class Ingestor implements InboundSink {
     this.counters.received++;
     const receivedAt = Date.now();
     this.lastMessageAt = new Date(receivedAt).toISOString();
+    if (this.fenced) return; // not acknowledged: the broker redelivers it, in order, to whoever holds the lease
     this.enqueue(this.toItem(message, classifyBody(message.body, this.options.maxBytes), receivedAt));
   }
 
@@ -118,6 +129,7 @@ export class Ingestor implements InboundSink {
       return Promise.reject(new AppError('BAD_REQUEST', 'only workflow messages (with msg_type) can be published here', { reason: 'not_workflow' }));
     }
     if (this.stopping) return Promise.reject(new AppError('UNAVAILABLE', 'the relay is shutting down'));
+    if (this.fenced) return Promise.reject(new AppError('UNAVAILABLE', NO_LONGER_LISTENER));
     this.counters.received++;
     const receivedAt = Date.now();
     const message: InboundMessage = { body, headers: { 'message-id': messageId, 'published-by': publisher }, destination: HTTP_QUEUE_NAME, messageId, ack: () => {} };
@@ -209,11 +221,12 @@ export class Ingestor implements InboundSink {
    */
   private dropFenced(items: Item[], err: StaleWriterError): void {
     const dropped = [...items, ...this.pending.splice(0)];
+    this.fenced = true;
     this.inFlight = [];
     this.counters.fenced++;
     this.options.log.error({ epoch: err.epoch, dropped: dropped.length }, 'another listener claimed the store: not writing; leaving these messages to the broker');
     for (const item of dropped) {
-      if (item.kind === 'workflow' && item.settle) item.settle.reject(new AppError('UNAVAILABLE', 'this process is no longer the listener; retry'));
+      if (item.kind === 'workflow' && item.settle) item.settle.reject(new AppError('UNAVAILABLE', NO_LONGER_LISTENER));
     }
     this.options.onStale?.();
   }
@@ -242,13 +255,15 @@ export class Ingestor implements InboundSink {
   /**
    * Commits one message. If the store refuses it but accepts it as a rejected
    * body, it is kept there (reason `store_error`); if the store refuses both,
-   * the store is down: the caller retries, and nothing is acknowledged.
+   * or does not answer at all (StoreUnreachableError), the caller retries, and
+   * nothing is acknowledged.
    */
   private async commitAlone(item: Item): Promise<RelayEvent[]> {
     try {
       return await this.commit([item]);
     } catch (err) {
-      if (item.kind === 'rejected' || err instanceof StaleWriterError) throw err;
+      // No answer is not a refusal: the message may even be stored. Retry it as it is (retry() waits).
+      if (item.kind === 'rejected' || err instanceof StaleWriterError || err instanceof StoreUnreachableError) throw err;
       if (item.kind === 'workflow' && item.settle) {
         // An HTTP publisher is answered at once (it may retry); its message is not kept.
         item.settle.reject(new AppError('UNAVAILABLE', `the store refused the message: ${(err as Error).message}`));

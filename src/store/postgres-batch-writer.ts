@@ -6,7 +6,7 @@
  * explicit transaction (one statement is atomic) unless it carries a writer epoch to check.
  */
 import pg from 'pg';
-import { StaleWriterError, WRITER_EPOCH_KEY, type IngestBatch } from './store.js';
+import { StaleWriterError, StoreUnreachableError, WRITER_EPOCH_KEY, type IngestBatch } from './store.js';
 
 /** Message columns, in the order of the arrays bound to $1…$13. */
 const INSERT_MESSAGES = {
@@ -74,8 +74,9 @@ export class PostgresBatchWriter {
       inserted = await this.write(batch, messages);
     } catch (err) {
       // A refusal (fencing) or an error PostgreSQL answered with was certainly not written.
-      if (!(err instanceof pg.DatabaseError) && !(err instanceof StaleWriterError)) for (const m of unique) this.unsure.add(m.brokerMessageId);
-      throw err;
+      if (err instanceof pg.DatabaseError || err instanceof StaleWriterError) throw err;
+      for (const m of unique) this.unsure.add(m.brokerMessageId);
+      throw new StoreUnreachableError(err);
     }
     const idOf = new Map(inserted.map((row) => [row.broker_message_id, String(row.id)]));
     const maybeOurs = unique.filter((m) => this.unsure.has(m.brokerMessageId) && !idOf.has(m.brokerMessageId)).map((m) => m.brokerMessageId);

@@ -72,6 +72,19 @@ export class StaleWriterError extends Error {
   }
 }
 
+/**
+ * A commit whose outcome is unknown: the connection failed or timed out before the store
+ * answered. It may have been applied, so it is not a refusal of its messages: the ingestor
+ * retries it (and the store answers the retry with the ids it finds) rather than keeping its
+ * messages as rejected.
+ */
+export class StoreUnreachableError extends Error {
+  override readonly name = 'StoreUnreachableError';
+  constructor(cause: unknown) {
+    super(`the store did not answer: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 /** relay_state key of the newest writer epoch (claimWriter). */
 export const WRITER_EPOCH_KEY = 'writer_epoch';
 

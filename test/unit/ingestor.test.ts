@@ -10,7 +10,7 @@ import type { Bus } from '../../src/bus/bus.js';
 import { AppError } from '../../src/errors.js';
 import { HTTP_QUEUE_NAME, Ingestor } from '../../src/ingest/ingestor.js';
 import type { RelayEvent } from '../../src/model/event.js';
-import { StaleWriterError, type AgentHeartbeat, type IngestBatch, type NewRejected, type NewWorkflowMessage, type Store } from '../../src/store/store.js';
+import { StaleWriterError, StoreUnreachableError, type AgentHeartbeat, type IngestBatch, type NewRejected, type NewWorkflowMessage, type Store } from '../../src/store/store.js';
 
 /** The message type accept() takes (its name and module are about to change; the shape is what matters). */
 type Inbound = Parameters<Ingestor['accept']>[0];
@@ -71,6 +71,8 @@ class FakeStore implements Pick<Store, 'commitBatch'> {
   down = false;
   /** Fails this many next calls. */
   failNext = 0;
+  /** Fails this many next calls without an answer (StoreUnreachableError: the outcome is unknown). */
+  unansweredNext = 0;
   /** A batch holding a message this accepts fails (a row the database will not take). */
   refuse: (m: NewWorkflowMessage) => boolean = () => false;
   /** The newest writer epoch claimed: a batch carrying an older one is refused (fencing). */
@@ -99,6 +101,10 @@ class FakeStore implements Pick<Store, 'commitBatch'> {
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('connection reset');
+    }
+    if (this.unansweredNext > 0) {
+      this.unansweredNext--;
+      throw new StoreUnreachableError(new Error('Connection terminated unexpectedly'));
     }
     const bad = batch.messages.find((m) => this.refuse(m));
     if (bad) throw new Error(`value too long (${bad.brokerMessageId})`);
@@ -434,6 +440,24 @@ describe('Ingestor: a batch the store refuses', () => {
     assert.deepEqual(acked, ['m1', 'm2', 'm3', 'm4']);
   });
 
+  it('a commit left without an answer is retried as it is, never kept as store_error, and relayed once it lands', async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { ingestor, store, bus, acked, workflow } = setup();
+    // The batch and then the message alone get no answer (a connection dying under the pool).
+    store.unansweredNext = 2;
+    ingestor.accept(workflow('m1'));
+    await until('two attempts', () => store.calls.length === 2);
+    await flush();
+    assert.deepEqual(store.calls.map((c) => c.rejected.length), [0, 0], 'not diverted to the rejected store');
+    t.mock.timers.tick(RETRY_MIN_MS);
+    await ingestor.idle();
+    assert.deepEqual(store.calls.map((c) => c.messages.map((m) => m.brokerMessageId)), [['m1'], ['m1'], ['m1']]);
+    assert.equal(store.rejected.length, 0);
+    assert.equal(ingestor.counters.rejected.store_error, undefined);
+    assert.deepEqual(publishedNs(bus), ['m1']);
+    assert.deepEqual(acked, ['m1']);
+  });
+
   it('when the store is down: retries with backoff, acks and loses nothing, then stores all in order', async (t: TestContext) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const { ingestor, store, bus, acked, workflow } = setup();
@@ -513,12 +537,20 @@ describe('Ingestor: fencing (another listener claimed the store)', () => {
     assert.equal(ingestor.counters.fenced, 1);
     assert.equal(ingestor.counters.commitFailures, 0);
 
-    // Holding the lease again, with the new claim, it writes again.
-    ingestor.fenceWith(2);
-    ingestor.accept(workflow('m2'));
+    // Until it holds a new claim, what still arrives on the same broker connection is left to the broker
+    // too: stored now, m4 would overtake m2 and m3, which the broker redelivers only later.
+    ingestor.accept(workflow('m4'));
+    await assert.rejects(ingestor.submit(encode(JSON.stringify({ msg_type: 'stf_gen', n: 'h2' })), 'alice'), assertAppError('UNAVAILABLE', undefined, /no longer the listener/));
     await ingestor.idle();
-    assert.deepEqual(store.messages.map((m) => m.brokerMessageId), ['m1', 'm2']);
-    assert.deepEqual(acked, ['m1', 'm2']);
+    assert.equal(store.calls.length, 2, 'nothing committed while fenced');
+    assert.deepEqual(acked, ['m1']);
+
+    // Holding the lease again, with the new claim, it writes again, in the broker's order.
+    ingestor.fenceWith(2);
+    for (const id of ['m2', 'm3', 'm4']) ingestor.accept(workflow(id));
+    await ingestor.idle();
+    assert.deepEqual(store.messages.map((m) => m.brokerMessageId), ['m1', 'm2', 'm3', 'm4']);
+    assert.deepEqual(acked, ['m1', 'm2', 'm3', 'm4']);
   });
 });
 

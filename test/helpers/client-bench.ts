@@ -8,11 +8,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { startActiveMQ, type PrivateBroker } from './activemq.js';
-import { makeToken, runCli, startRelay, waitUntil, type RelayProcess } from './relay.js';
+import { makeToken, RELAY_ARGS, runCli, startRelay, waitUntil, type RelayProcess } from './relay.js';
 import { openStream, type SseEvent, type SseStream } from './sse-client.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 const CONTROL = new Set(['connected', 'heartbeat', 'gap', 'shutdown']);
 /** The relayed messages among `events` (without the relay's own control events). */
@@ -59,10 +58,8 @@ export function spawnCommand(command: string, args: string[], env: Record<string
   };
 }
 
-/** The arguments that run `swf-relay` from the sources (`process.execPath` is the program). */
-export const SWF_RELAY_ARGS = ['--import', 'tsx', MAIN];
-/** `swf-relay <args>` from the sources, in the background. */
-export const spawnCli = (args: string[], env: Record<string, string>) => spawnCommand(process.execPath, [...SWF_RELAY_ARGS, ...args], env);
+/** `swf-relay <args>`, in the background. */
+export const spawnCli = (args: string[], env: Record<string, string>) => spawnCommand(process.execPath, [...RELAY_ARGS, ...args], env);
 
 /** The running broker and relay of a suite, and what the tests do with them. */
 export type ClientBench = {

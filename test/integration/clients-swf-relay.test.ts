@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { jsonLines, relayed, spawnCli, SWF_RELAY_ARGS, useClientBench } from '../helpers/client-bench.js';
+import { jsonLines, relayed, spawnCli, useClientBench } from '../helpers/client-bench.js';
 import { readWorkflowFixtures } from '../helpers/fixtures.js';
-import { freePort } from '../helpers/relay.js';
+import { freePort, RELAY_ARGS } from '../helpers/relay.js';
 import { clientContract, receiveOptionArgs, type ClientDriver } from './client.contract.js';
 
 const FIXTURES_FILE = fileURLToPath(new URL('../fixtures/workflow-messages.jsonl', import.meta.url));
@@ -15,7 +15,7 @@ const WORKFLOW = readWorkflowFixtures();
 
 /** `swf-relay receive URL --json …` from the sources. */
 const receiveDriver: ClientDriver = {
-  command: (options) => ({ command: process.execPath, args: [...SWF_RELAY_ARGS, 'receive', options.url, ...receiveOptionArgs(options)] }),
+  command: (options) => ({ command: process.execPath, args: [...RELAY_ARGS, 'receive', options.url, ...receiveOptionArgs(options)] }),
   parse: jsonLines,
   stderrPrefix: 'swf-relay',
   noTokenHint: /no token given: set SWF_API_TOKEN or use --token-file/,

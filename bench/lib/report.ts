@@ -29,7 +29,7 @@ export interface Row {
   cpu?: CpuUse;
   /** Largest relay RSS sampled, MB. */
   rssMb?: number;
-  /** The issue-8 target this row checks, and whether it was met. */
+  /** The issue's target this row checks (issue 8 or 15), and whether it was met. */
   target?: { text: string; met: boolean };
   /** CPU of processes outside the run was high: the numbers may be disturbed. */
   disturbed?: boolean;
@@ -117,7 +117,7 @@ export function markdownTable(rows: Row[], machine: Machine, when: string, mode:
     'CPU is in % of one core (the machine has ' + `${machine.cpus * 100} %). Latency is publish (in the publisher) → receipt (in a load client), through ActiveMQ, the store and the bus.`,
     '',
   ];
-  const columns = ['scenario', 'store + bus', 'clients', 'msg/s set → sent', 'delivered / expected', 'events/s', 'p50 / p99 / max ms', 'relay CPU %', 'relay RSS MB', 'CPU % load / broker / db+redis / other', 'issue-8 target', 'notes'];
+  const columns = ['scenario', 'store + bus', 'clients', 'msg/s set → sent', 'delivered / expected', 'events/s', 'p50 / p99 / max ms', 'relay CPU %', 'relay RSS MB', 'CPU % load / broker / db+redis / other', 'target', 'notes'];
   const lines = [`| ${columns.join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`];
   for (const r of rows) lines.push(`| ${rowCells(r).map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`);
   return [...header, ...lines, ''].join('\n');

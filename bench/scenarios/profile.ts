@@ -30,13 +30,15 @@ interface Target {
   loadProcesses: number;
   /** Also profile the whole process life with --cpu-prof. */
   whole: boolean;
+  /** Seconds of the same load before the profiled step, so the step sees optimised code (a long-running relay's state). */
+  warmSeconds?: number;
 }
 
 const TARGETS: Target[] = [
   { name: 'fanout', clients: 1000, rate: 200, path: () => '/api/messages/stream/?msg_types=bench_fanout', runIdCount: 1, perMessage: 1000, msgType: 'bench_fanout', loadProcesses: 2, whole: true },
   { name: 'filtered', clients: 10_000, rate: 1000, path: (i) => `/api/messages/stream/?run_ids=f${i}`, runIdCount: 10_000, perMessage: 1, msgType: 'bench_filtered', loadProcesses: 4, whole: false },
   // The cost of a message before fanout: one client whose filter matches nothing (as the ingest-cost scenario).
-  { name: 'ingest', clients: 1, rate: 1000, path: () => '/api/messages/stream/?msg_types=bench_matches_nothing', runIdCount: 100, perMessage: 0, msgType: 'bench_ingest_cost', loadProcesses: 1, whole: false },
+  { name: 'ingest', clients: 1, rate: 1000, path: () => '/api/messages/stream/?msg_types=bench_matches_nothing', runIdCount: 100, perMessage: 0, msgType: 'bench_ingest_cost', loadProcesses: 1, whole: false, warmSeconds: 10 },
 ];
 
 /** Runs one target; returns the markdown of its summaries. */
@@ -51,6 +53,7 @@ async function profileOne(ctx: BenchContext, t: Target, seconds: number): Promis
     try {
       const opened = await clients.open(relay.url, relay.token, Array.from({ length: t.clients }, (_, i) => t.path(i)), { concurrency: 50 });
       if (opened.opened !== t.clients) throw new Error(`only ${opened.opened} of ${t.clients} streams opened`);
+      if (t.warmSeconds) await liveStep(ctx, relay, clients, { rate: t.rate, seconds: t.warmSeconds, msgType: t.msgType, runIdPrefix: 'warm', runIdCount: t.runIdCount, perMessage: t.perMessage });
       await waitQuiet(ctx);
       process.kill(relay.pid, 'SIGUSR2'); // start the window profile
       const r = await liveStep(ctx, relay, clients, { rate: t.rate, seconds, msgType: t.msgType, runIdPrefix: t.runIdCount > 1 ? 'f' : 'fanout', runIdCount: t.runIdCount, perMessage: t.perMessage });

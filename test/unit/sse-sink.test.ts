@@ -13,6 +13,8 @@ async function withResponse(httpVersion: '1.1' | '1.0', use: (sink: SseSink, res
     res.write(': first\n\n');
     use(sseSink(res), res);
   });
+  // The client waits for the socket to close: after a keep-alive response, let that come at once (node's default waits 5 s).
+  server.keepAliveTimeout = 20;
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;

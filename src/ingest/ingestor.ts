@@ -43,7 +43,16 @@ export interface IngestCounters {
 
 /** A message on its way through, with what became of it. */
 type Item =
-  | { kind: 'workflow'; message: InboundMessage; row: NewWorkflowMessage; agent: AgentHeartbeat | null; receivedAt: number; settle?: Settle }
+  | {
+      kind: 'workflow';
+      message: InboundMessage;
+      row: NewWorkflowMessage;
+      agent: AgentHeartbeat | null;
+      receivedAt: number;
+      settle?: Settle;
+      /** A commit carrying it got no answer (StoreUnreachableError): it may be stored already, by that commit. */
+      maybeStored?: boolean;
+    }
   | { kind: 'heartbeat'; message: InboundMessage; row: AgentHeartbeat; content: string; fields: Extract<Classified, { kind: 'heartbeat' }>['fields']; receivedAt: number }
   | { kind: 'rejected'; message: InboundMessage; row: NewRejected };
 
@@ -279,13 +288,27 @@ export class Ingestor implements InboundSink {
   private async commit(items: Item[]): Promise<RelayEvent[]> {
     const workflow = items.filter((i): i is Extract<Item, { kind: 'workflow' }> => i.kind === 'workflow');
     const started = performance.now();
-    const ids = await this.options.store.commitBatch({
-      messages: workflow.map((i) => i.row),
-      // In arrival order, so the last word on an agent wins; a workflow message with agent_name + status updates it too.
-      heartbeats: items.flatMap((i) => (i.kind === 'heartbeat' ? [i.row] : i.kind === 'workflow' && i.agent ? [i.agent] : [])),
-      rejected: items.flatMap((i) => (i.kind === 'rejected' ? [i.row] : [])),
-      ...(this.writerEpoch !== undefined ? { writerEpoch: this.writerEpoch } : {}),
-    });
+    let ids: (string | null)[];
+    try {
+      ids = await this.options.store.commitBatch({
+        messages: workflow.map((i) => i.row),
+        // In arrival order, so the last word on an agent wins; a workflow message with agent_name + status updates it too.
+        heartbeats: items.flatMap((i) => (i.kind === 'heartbeat' ? [i.row] : i.kind === 'workflow' && i.agent ? [i.agent] : [])),
+        rejected: items.flatMap((i) => (i.kind === 'rejected' ? [i.row] : [])),
+        ...(this.writerEpoch !== undefined ? { writerEpoch: this.writerEpoch } : {}),
+      });
+    } catch (err) {
+      if (err instanceof StoreUnreachableError) {
+        // What that commit may have stored: the first of each broker message-id (a repeat in the batch is a duplicate anyway).
+        const seen = new Set<string>();
+        for (const item of workflow) {
+          if (!seen.has(item.row.brokerMessageId)) item.maybeStored = true;
+          seen.add(item.row.brokerMessageId);
+        }
+      }
+      throw err;
+    }
+    if (workflow.some((item) => item.maybeStored)) await this.recoverUnanswered(workflow, ids);
     this.counters.commits++;
     this.options.metrics?.observeCommit((performance.now() - started) / 1000);
     const idOf = new Map(workflow.map((item, n) => [item, ids[n] ?? null]));
@@ -326,6 +349,23 @@ export class Ingestor implements InboundSink {
         if (this.stopping) return undefined;
       }
     }
+  }
+
+  /**
+   * A retry of a commit that got no answer: the store calls a message of it "already stored" when
+   * that commit was applied after all. Such a message is not a duplicate to skip but this one, not
+   * yet relayed: its id is looked up (`ids` is completed in place).
+   */
+  private async recoverUnanswered(workflow: Extract<Item, { kind: 'workflow' }>[], ids: (string | null)[]): Promise<void> {
+    try {
+      for (const [n, item] of workflow.entries()) {
+        if (ids[n] === null && item.maybeStored) ids[n] = await this.options.store.idOfBrokerMessage(item.row.brokerMessageId);
+      }
+    } catch (err) {
+      // Stored but not yet relayed: never a refusal to keep as store_error. Retried as a whole.
+      throw err instanceof StoreUnreachableError ? err : new StoreUnreachableError(err);
+    }
+    for (const item of workflow) item.maybeStored = false;
   }
 
   private toItem(message: InboundMessage, classified: Classified, receivedAt: number): Item {

@@ -41,23 +41,8 @@ const INSERT_REJECTED = {
     on conflict (broker_message_id) do nothing`,
 };
 
-// The ids of messages a commit of unknown outcome may have stored (see `unsure`).
-const IDS_OF = {
-  name: 'swf_relay_ids_of',
-  text: 'select id, broker_message_id from workflow_messages where broker_message_id = any($1::text[])',
-};
-
 /** Commits ingestion batches through `pool`. */
 export class PostgresBatchWriter {
-  /**
-   * Broker ids of messages whose commit failed without an answer from the server (connection
-   * lost or timed out): it may have been applied. When their retry finds them stored, they are
-   * answered with their ids, as new, so the ingestor relays them instead of taking them for
-   * redeliveries of what it had relayed already. (Relaying one twice is harmless: a stream
-   * never sends an id at or below one it has sent.)
-   */
-  private readonly unsure = new Set<string>();
-
   constructor(private readonly pool: pg.Pool) {}
 
   /** Writes one batch in one transaction; the ids of the messages (null for duplicates), in order. */
@@ -73,18 +58,12 @@ export class PostgresBatchWriter {
     try {
       inserted = await this.write(batch, messages);
     } catch (err) {
-      // A refusal (fencing) or an error PostgreSQL answered with was certainly not written.
+      // A refusal (fencing) or an error PostgreSQL answered with was certainly not written. Anything
+      // else (connection lost or timed out) may have been applied: the ingestor looks its messages up on retry.
       if (err instanceof pg.DatabaseError || err instanceof StaleWriterError) throw err;
-      for (const m of unique) this.unsure.add(m.brokerMessageId);
       throw new StoreUnreachableError(err);
     }
     const idOf = new Map(inserted.map((row) => [row.broker_message_id, String(row.id)]));
-    const maybeOurs = unique.filter((m) => this.unsure.has(m.brokerMessageId) && !idOf.has(m.brokerMessageId)).map((m) => m.brokerMessageId);
-    if (maybeOurs.length > 0) {
-      const found = await this.pool.query<{ id: string; broker_message_id: string }>({ ...IDS_OF, values: [maybeOurs] });
-      for (const row of found.rows) idOf.set(row.broker_message_id, String(row.id));
-    }
-    for (const m of unique) this.unsure.delete(m.brokerMessageId);
     return batch.messages.map((m, i) => (first.get(m.brokerMessageId) === i ? idOf.get(m.brokerMessageId) ?? null : null));
   }
 

@@ -2,11 +2,12 @@
  * SqliteThreadedWriter: the main thread's side of the writer thread
  * (sqlite-writer-thread.ts). Batches go over postMessage in order and their
  * answers come back in the same order; the caller (the one ingestor) awaits
- * each. If the thread dies, what it had not answered fails (the ingestor
- * retries, nothing was acknowledged) and the next batch starts a new thread.
+ * each. If the thread dies, what it had not answered fails as of unknown
+ * outcome (StoreUnreachableError: it may have committed before dying; the
+ * ingestor retries, nothing was acknowledged) and the next batch starts a new thread.
  */
 import { Worker } from 'node:worker_threads';
-import { StaleWriterError, type IngestBatch } from './store.js';
+import { StaleWriterError, StoreUnreachableError, type IngestBatch } from './store.js';
 
 /** A batch sent to the writer thread. */
 export interface WriterRequest {
@@ -86,7 +87,8 @@ export class SqliteThreadedWriter {
     const fail = (err: Error) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
-      for (const waiting of this.pending.values()) waiting.reject(err);
+      const unanswered = new StoreUnreachableError(err);
+      for (const waiting of this.pending.values()) waiting.reject(unanswered);
       this.pending.clear();
     };
     worker.on('error', (err) => fail(err));

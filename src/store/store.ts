@@ -73,10 +73,10 @@ export class StaleWriterError extends Error {
 }
 
 /**
- * A commit whose outcome is unknown: the connection failed or timed out before the store
- * answered. It may have been applied, so it is not a refusal of its messages: the ingestor
- * retries it (and the store answers the retry with the ids it finds) rather than keeping its
- * messages as rejected.
+ * A commit whose outcome is unknown: the connection failed or timed out (PostgreSQL), or the
+ * writer thread died (SQLite), before the store answered. It may have been applied, so it is
+ * not a refusal of its messages: the ingestor retries it rather than keeping its messages as
+ * rejected, and looks up the ids of those its retry finds already stored (they are not yet relayed).
  */
 export class StoreUnreachableError extends Error {
   override readonly name = 'StoreUnreachableError';

@@ -4,9 +4,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { sqliteDriver } from '../../src/store/sqlite-driver.js';
+import { StoreUnreachableError } from '../../src/store/store.js';
 import { allStoreContracts } from './store-contracts.js';
 import type { OpenStore } from './store-fixtures.js';
 
@@ -111,6 +113,40 @@ describe('SqliteStore file', () => {
       await store.migrate();
       assert.deepEqual(await store.commitBatch({ messages: [walMessage('ID:built-1'), walMessage('ID:built-1')], heartbeats: [], rejected: [] }), ['1', null]);
       assert.equal((await store.messagesAfter('0', 10))[0]?.brokerMessageId, 'ID:built-1');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a writer thread that dies before answering: the commit fails as of unknown outcome, and the next one runs in a new thread', async () => {
+    const store = openSqliteStore(join(dir, 'dies.db'));
+    // The thread, reached through the store's private parts: nothing else can make it die on cue.
+    const writer = (store as unknown as { batchWriter: { worker?: Worker } }).batchWriter;
+    try {
+      await store.migrate();
+      let unanswered = 0;
+      for (let attempt = 0; attempt < 20 && unanswered < 3; attempt++) {
+        const brokerId = `ID:dies-${attempt}`;
+        const batch = { messages: [walMessage(brokerId)], heartbeats: [], rejected: [] };
+        const answer = store.commitBatch(batch);
+        const thread = writer.worker!;
+        void thread.terminate(); // at once: usually before the thread has answered, sometimes after
+        const outcome = await answer.then(
+          (ids) => ({ ids }),
+          (err: unknown) => ({ err }),
+        );
+        if ('err' in outcome) {
+          unanswered++;
+          assert.ok(outcome.err instanceof StoreUnreachableError, `not a refusal but no answer: ${String(outcome.err)}`);
+        }
+        // Whatever the dead thread did, a new one takes the retry, and the message is stored once.
+        const [retried] = await store.commitBatch(batch);
+        const stored = await store.idOfBrokerMessage(brokerId);
+        assert.notEqual(stored, null, `${brokerId} stored`);
+        assert.ok(retried === stored || retried === null, `${brokerId}: the retry answers its new id, or null when the dead thread had stored it`);
+        assert.notEqual(writer.worker, thread, 'a new thread');
+      }
+      assert.ok(unanswered > 0, 'a thread terminated at once left its commit unanswered at least once in 20 tries');
     } finally {
       await store.close();
     }

@@ -61,7 +61,7 @@ function watch<T>(promise: Promise<T>): { state: 'pending' | 'resolved' | 'rejec
  * real one. A commit can be held pending, fail N times, fail while `down`, or
  * refuse batches holding a given message.
  */
-class FakeStore implements Pick<Store, 'commitBatch'> {
+class FakeStore implements Pick<Store, 'commitBatch' | 'idOfBrokerMessage'> {
   /** Every commitBatch call, failed or not, in call order. */
   readonly calls: IngestBatch[] = [];
   readonly messages: (NewWorkflowMessage & { id: string })[] = [];
@@ -73,6 +73,12 @@ class FakeStore implements Pick<Store, 'commitBatch'> {
   failNext = 0;
   /** Fails this many next calls without an answer (StoreUnreachableError: the outcome is unknown). */
   unansweredNext = 0;
+  /** Commits this many next calls, then fails them without an answer (applied, but the answer was lost). */
+  appliedUnansweredNext = 0;
+  /** Fails this many next idOfBrokerMessage calls. */
+  lookupFailsNext = 0;
+  /** Every idOfBrokerMessage call. */
+  readonly lookups: string[] = [];
   /** A batch holding a message this accepts fails (a row the database will not take). */
   refuse: (m: NewWorkflowMessage) => boolean = () => false;
   /** The newest writer epoch claimed: a batch carrying an older one is refused (fencing). */
@@ -119,7 +125,20 @@ class FakeStore implements Pick<Store, 'commitBatch'> {
     this.heartbeats.push(...batch.heartbeats);
     this.rejected.push(...batch.rejected);
     this.timeline.push(`commit ${ids.join(',')}`);
+    if (this.appliedUnansweredNext > 0) {
+      this.appliedUnansweredNext--;
+      throw new StoreUnreachableError(new Error('Connection terminated unexpectedly'));
+    }
     return ids;
+  }
+
+  async idOfBrokerMessage(brokerMessageId: string): Promise<string | null> {
+    this.lookups.push(brokerMessageId);
+    if (this.lookupFailsNext > 0) {
+      this.lookupFailsNext--;
+      throw new Error('connect ECONNREFUSED');
+    }
+    return this.messages.find((m) => m.brokerMessageId === brokerMessageId)?.id ?? null;
   }
 }
 
@@ -167,7 +186,7 @@ function setup(options: { maxBytes?: number; commitIntervalMs?: number; onStale?
   const store = new FakeStore(timeline);
   const bus = new FakeBus(timeline);
   // The fakes implement only what the Ingestor calls (commitBatch, publish); these two casts are the only ones.
-  const ingestor = new Ingestor({ store: store as Pick<Store, 'commitBatch'> as Store, bus: bus as Pick<Bus, 'publish'> as Bus, log: pino({ level: 'silent' }), maxBytes: options.maxBytes ?? 64 * 1024, commitIntervalMs: options.commitIntervalMs, onStale: options.onStale });
+  const ingestor = new Ingestor({ store: store as Pick<Store, 'commitBatch' | 'idOfBrokerMessage'> as Store, bus: bus as Pick<Bus, 'publish'> as Bus, log: pino({ level: 'silent' }), maxBytes: options.maxBytes ?? 64 * 1024, commitIntervalMs: options.commitIntervalMs, onStale: options.onStale });
   /** messageIds in the order ack() was called (a repeat would show twice). */
   const acked: string[] = [];
   const message = (messageId: string, body: string | Uint8Array): Inbound => ({
@@ -454,6 +473,50 @@ describe('Ingestor: a batch the store refuses', () => {
     assert.deepEqual(store.calls.map((c) => c.messages.map((m) => m.brokerMessageId)), [['m1'], ['m1'], ['m1']]);
     assert.equal(store.rejected.length, 0);
     assert.equal(ingestor.counters.rejected.store_error, undefined);
+    assert.deepEqual(publishedNs(bus), ['m1']);
+    assert.deepEqual(acked, ['m1']);
+  });
+
+  it('a commit applied whose answer was lost: its retry finds the messages stored and relays them once, with their ids', async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { ingestor, store, bus, acked, workflow } = setup();
+    // The batch m1, m2 commits, but the answer never comes; m1's redelivery is in the same batch.
+    store.appliedUnansweredNext = 1;
+    ingestor.accept(workflow('m1'));
+    ingestor.accept(workflow('m2'));
+    ingestor.accept(workflow('m1'));
+    await until('the retries', () => store.calls.length >= 2);
+    t.mock.timers.tick(RETRY_MIN_MS);
+    await ingestor.idle();
+    assert.deepEqual(store.messages.map((m) => `${m.brokerMessageId}=${m.id}`), ['m1=1', 'm2=2'], 'each stored once');
+    assert.deepEqual(publishedNs(bus), ['m1', 'm2'], 'relayed once each, not taken for duplicates');
+    assert.deepEqual(
+      bus.batches.flat().map((e) => e.id),
+      ['1', '2'],
+      'with the ids the lost commit gave them',
+    );
+    assert.deepEqual(store.lookups, ['m1', 'm2'], 'looked up once each; the in-batch repeat is not');
+    assert.equal(ingestor.counters.duplicates, 1, 'the redelivered m1 is the one duplicate');
+    assert.deepEqual(acked, ['m1', 'm2', 'm1']);
+    // Later commits answered as usual: nothing more is looked up.
+    store.duplicateIf = (m) => m.brokerMessageId === 'm3';
+    ingestor.accept(workflow('m3'));
+    await ingestor.idle();
+    assert.deepEqual(store.lookups, ['m1', 'm2'], 'a plain duplicate is not looked up');
+  });
+
+  it('a lookup after a lost answer that fails is retried, never kept as store_error', async (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const { ingestor, store, bus, acked, workflow } = setup();
+    store.appliedUnansweredNext = 1;
+    store.lookupFailsNext = 1;
+    ingestor.accept(workflow('m1'));
+    await until('the failed lookup', () => store.lookups.length === 1);
+    await flush();
+    t.mock.timers.tick(RETRY_MIN_MS);
+    await ingestor.idle();
+    assert.equal(store.rejected.length, 0, 'not diverted to the rejected store');
+    assert.deepEqual(store.lookups, ['m1', 'm1']);
     assert.deepEqual(publishedNs(bus), ['m1']);
     assert.deepEqual(acked, ['m1']);
   });

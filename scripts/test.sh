@@ -19,9 +19,8 @@ echo "sqlite: ok (Node $(node --version))"
 # sources through tsx: the same code, started in half the time. A single test file run by hand uses tsx.
 export SWF_RELAY_TEST_BUILT=1
 # Unit tests first: they need no server and fail fast. Two files at a time (node's default on two
-# cores is one): most of the suite's time is outages and failovers the fault tests wait through, with
-# the machine about half busy; each file runs its own private servers on free ports, or its own database and
-# keys on the shared PostgreSQL and Redis. 585 s instead of
-# 900 s for the whole suite on the 2-core machine.
+# cores is one): most of the suite's time is outages and failovers that the fault tests wait through,
+# with the machine about half busy. Each file runs its own private servers on free ports, or its own
+# database and keys on the shared PostgreSQL and Redis. 585 s instead of 900 s on the 2-core machine.
 exec node --import tsx --test --test-concurrency=2 --test-timeout=300000 \
   test/unit/*.test.ts test/contract/*.test.ts test/integration/*.test.ts test/browser/*.test.ts "$@"

@@ -46,7 +46,8 @@ async function profileOne(ctx: BenchContext, t: Target, seconds: number): Promis
   const dir = path.join(ctx.resultsDir, `${ctx.stem}-profile-${t.name}`);
   mkdirSync(dir, { recursive: true });
   const nodeArgs = [...(t.whole ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), '--import', WINDOW_HOOK];
-  const relay = await ctx.relay({ store: (process.env.BENCH_PROFILE_STORE as 'postgres') ?? 'sqlite', bus: 'memory' }, { nodeArgs, env: { BENCH_PROFILE_DIR: dir } });
+  const store = process.env.BENCH_PROFILE_STORE === 'postgres' ? 'postgres' : 'sqlite';
+  const relay = await ctx.relay({ store, bus: 'memory' }, { nodeArgs, env: { BENCH_PROFILE_DIR: dir } });
   const windowFile = path.join(dir, 'window.cpuprofile');
   try {
     const clients = await LoadClients.start(t.loadProcesses);
@@ -66,7 +67,7 @@ async function profileOne(ctx: BenchContext, t: Target, seconds: number): Promis
   } finally {
     await relay.stop();
   }
-  const parts = [`## ${t.name}: ${t.clients.toLocaleString('en-US')} clients × ${t.rate} msg/s, ${seconds} s, SQLite + in-memory bus\n`];
+  const parts = [`## ${t.name}: ${t.clients.toLocaleString('en-US')} clients × ${t.rate} msg/s, ${seconds} s, ${store === 'postgres' ? 'PostgreSQL' : 'SQLite'} + in-memory bus\n`];
   // parseChunk (@stomp/stompjs) runs whenever the relay reads broker frames: its gaps are the relay not reading.
   if (existsSync(windowFile)) parts.push(`### The measured step only\n\n${summaryMarkdown(windowFile, 30)}\n${gapsMarkdown(windowFile, 'parseChunk')}`);
   // --cpu-prof writes one file per thread at exit; the relay's main thread writes the largest.

@@ -1,6 +1,7 @@
 /**
  * The bench's child processes: load clients (bench/load-client.ts) and the
- * publisher (bench/publisher.ts: STOMP, or HTTP POSTs for nchan), forked
+ * publisher (bench/publisher.ts: STOMP, or HTTP POSTs for nchan) and the
+ * broker layer alone (bench/broker-consumer.ts), forked
  * with tsx and driven by request/response messages over IPC.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -10,6 +11,7 @@ import type { HttpPublishRequest, LoadReport, OpenResult, PublishRequest, Publis
 
 const LOAD_CLIENT = fileURLToPath(new URL('../load-client.ts', import.meta.url));
 const PUBLISHER = fileURLToPath(new URL('../publisher.ts', import.meta.url));
+const BROKER_CONSUMER = fileURLToPath(new URL('../broker-consumer.ts', import.meta.url));
 
 /** A forked child answering requests by id. */
 class Child {
@@ -174,6 +176,36 @@ export class PublisherProcess {
   /** The same bodies and pacing as POSTs to an HTTP publish URL (nchan). */
   publishHttp(request: Omit<HttpPublishRequest, 'type'>): Promise<PublishResult> {
     return this.child.request<PublishResult>({ type: 'publish-http', ...request });
+  }
+
+  close(): Promise<void> {
+    return this.child.close();
+  }
+}
+
+/** The relay's broker layer alone, subscribed to one destination (bench/broker-consumer.ts). */
+export class BrokerConsumerProcess {
+  private constructor(private readonly child: Child) {}
+
+  /** Forks it and resolves once the broker confirmed its subscription. */
+  static async start(host: string, port: number, destination: string): Promise<BrokerConsumerProcess> {
+    const child = new Child(BROKER_CONSUMER, 'broker-consumer');
+    try {
+      await child.request({ type: 'connect', host, port, destination });
+    } catch (err) {
+      await child.close();
+      throw err;
+    }
+    return new BrokerConsumerProcess(child);
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Messages received (and acknowledged) so far. */
+  async received(): Promise<number> {
+    return (await this.child.request<{ received: number }>({ type: 'report' })).received;
   }
 
   close(): Promise<void> {

@@ -28,6 +28,40 @@ export function cpuSplit(pid: number): { user: number; system: number } | null {
   }
 }
 
+/** CPU ticks (user + kernel) of each thread of a process, by thread id; empty when it is gone. */
+export function threadTicks(pid: number): Map<number, number> {
+  const ticks = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return ticks;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(Number(tid), Number(rest[11]) + Number(rest[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ticks;
+}
+
+/**
+ * Where a process's CPU went between two threadTicks readings: its main thread
+ * (thread id = pid), its busiest other thread, and the rest. Node names every
+ * thread "node", so the busiest other one is identified by its use alone.
+ */
+export function threadSplit(pid: number, before: Map<number, number>, after: Map<number, number>): { main: number; busiest: number; rest: number } {
+  const used = [...after].map(([tid, t]) => [tid, Math.max(0, t - (before.get(tid) ?? 0))] as const);
+  const main = used.find(([tid]) => tid === pid)?.[1] ?? 0;
+  const others = used.filter(([tid]) => tid !== pid).map(([, t]) => t).sort((a, b) => b - a);
+  const busiest = others[0] ?? 0;
+  return { main, busiest, rest: others.slice(1).reduce((a, b) => a + b, 0) };
+}
+
 /** Resident memory of a process, kB (VmRSS), or null when it is gone. */
 export function rssKb(pid: number): number | null {
   try {

@@ -127,3 +127,6 @@ export type PublisherRequest = (ConnectRequest | PublishRequest | HttpPublishReq
 
 /** A child's answer. */
 export type Reply = { id: number; ok: true; [key: string]: unknown } | { id: number; ok: false; error: string };
+
+/** Broker consumer (bench/broker-consumer.ts): subscribe; count what arrived; close. */
+export type BrokerConsumerRequest = ({ type: 'connect'; host: string; port: number; destination: string } | { type: 'report' } | { type: 'close' }) & { id: number };

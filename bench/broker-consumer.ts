@@ -1,0 +1,84 @@
+/**
+ * The relay's broker layer alone (a child process of bench/run.ts, driven
+ * over IPC): the relay's own StompListener — @stomp/stompjs with the relay's
+ * frame parser, the same prefetch and per-message ACK — whose sink acks each
+ * message at once and keeps nothing. Its CPU per message is what receiving
+ * and acknowledging a STOMP message costs a Node process before any
+ * validation, storage or fanout: a floor under the relay's ingest cost.
+ */
+import { pino } from 'pino';
+import { StompListener } from '../src/broker/stomp.js';
+import type { BrokerConsumerRequest, Reply } from './lib/protocol.js';
+
+/** The relay's default INGEST_COMMIT_INTERVAL_MS: it acks a committed batch at most this often. */
+const ACK_INTERVAL_MS = 10;
+
+let listener: StompListener | undefined;
+let received = 0;
+let unacked: (() => void)[] = [];
+let ackTimer: NodeJS.Timeout | null = null;
+
+function ackAll(): void {
+  ackTimer = null;
+  const acks = unacked;
+  unacked = [];
+  for (const ack of acks) ack();
+}
+
+async function connect(host: string, port: number, destination: string): Promise<void> {
+  listener = new StompListener(
+    {
+      host,
+      port,
+      user: undefined,
+      password: undefined,
+      useSsl: false,
+      caCertsFile: undefined,
+      certFile: undefined,
+      keyFile: undefined,
+      destination,
+      subscriptionName: '',
+      clientId: `bench-broker-consumer-${process.pid}`,
+      heartbeatMs: 4000,
+      reconnectMaxMs: 5000,
+      prefetch: 1000,
+      ackMode: 'client-individual',
+    },
+    pino({ level: 'warn' }),
+    {
+      accept(message) {
+        received++;
+        unacked.push(message.ack);
+        ackTimer ??= setTimeout(ackAll, ACK_INTERVAL_MS);
+      },
+    },
+  );
+  listener.start();
+  const deadline = Date.now() + 15_000;
+  while (listener.status().state !== 'connected') {
+    if (Date.now() > deadline) throw new Error(`not subscribed after 15 s: ${listener.status().lastError ?? 'no error reported'}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function handle(request: BrokerConsumerRequest): Promise<Record<string, unknown>> {
+  switch (request.type) {
+    case 'connect':
+      await connect(request.host, request.port, request.destination);
+      return {};
+    case 'report':
+      return { received };
+    case 'close':
+      await listener?.stop();
+      setTimeout(() => process.exit(0), 50);
+      return {};
+  }
+}
+
+process.on('message', (request: BrokerConsumerRequest) => {
+  handle(request).then(
+    (result) => process.send!({ id: request.id, ok: true, ...result } satisfies Reply),
+    (err: unknown) => process.send!({ id: request.id, ok: false, error: String(err) } satisfies Reply),
+  );
+});
+process.on('disconnect', () => process.exit(0));

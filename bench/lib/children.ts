@@ -5,8 +5,10 @@
  * with tsx and driven by request/response messages over IPC.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './histogram.js';
+import { threadIds } from './proc.js';
 import type { HttpPublishRequest, LoadReport, OpenResult, PublishRequest, PublishResult, Reply } from './protocol.js';
 
 const LOAD_CLIENT = fileURLToPath(new URL('../load-client.ts', import.meta.url));
@@ -20,11 +22,17 @@ class Child {
   readonly process: ChildProcess;
   private exited = false;
 
-  constructor(script: string, name: string) {
+  /** `loadGenerator`: a load client or the publisher, which BENCH_LOAD_NICE lowers in priority. */
+  constructor(script: string, name: string, loadGenerator: boolean) {
     // BENCH_CHILD_PROFILE_DIR: profile the load clients and the publisher too (node --cpu-prof).
     const profileDir = process.env.BENCH_CHILD_PROFILE_DIR;
     const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
     this.process = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // BENCH_LOAD_NICE=<1..19>: the load generator yields a shared core to the relay, as remote clients
+    // and agents would not compete with it at all; shows how much of a figure is that competition.
+    const nice = Number(process.env.BENCH_LOAD_NICE ?? 0);
+    // Linux keeps a nice value per thread: set it on each (threads made later inherit it).
+    if (loadGenerator && nice > 0) for (const tid of threadIds(this.process.pid!)) setPriority(tid, Math.min(19, nice));
     this.process.on('message', (reply: Reply) => {
       const w = this.waiting.get(reply.id);
       if (!w) return;
@@ -78,7 +86,7 @@ export class LoadClients {
 
   /** Forks `processes` load clients. */
   static async start(processes: number): Promise<LoadClients> {
-    const children = Array.from({ length: processes }, (_, n) => new Child(LOAD_CLIENT, `load-client-${n}`));
+    const children = Array.from({ length: processes }, (_, n) => new Child(LOAD_CLIENT, `load-client-${n}`, true));
     // A report round trip proves each one is up.
     await Promise.all(children.map((c) => c.request({ type: 'report' })));
     return new LoadClients(children);
@@ -160,7 +168,7 @@ export class PublisherProcess {
   private constructor(private readonly child: Child) {}
 
   static async start(host: string, port: number, noDelay = true): Promise<PublisherProcess> {
-    const child = new Child(PUBLISHER, 'publisher');
+    const child = new Child(PUBLISHER, 'publisher', true);
     await child.request({ type: 'connect', host, port, noDelay });
     return new PublisherProcess(child);
   }
@@ -189,7 +197,7 @@ export class BrokerConsumerProcess {
 
   /** Forks it and resolves once the broker confirmed its subscription. */
   static async start(host: string, port: number, destination: string): Promise<BrokerConsumerProcess> {
-    const child = new Child(BROKER_CONSUMER, 'broker-consumer');
+    const child = new Child(BROKER_CONSUMER, 'broker-consumer', false);
     try {
       await child.request({ type: 'connect', host, port, destination });
     } catch (err) {

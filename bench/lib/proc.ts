@@ -28,16 +28,19 @@ export function cpuSplit(pid: number): { user: number; system: number } | null {
   }
 }
 
+/** The thread ids of a process (empty when it is gone). */
+export function threadIds(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** CPU ticks (user + kernel) of each thread of a process, by thread id; empty when it is gone. */
 export function threadTicks(pid: number): Map<number, number> {
   const ticks = new Map<number, number>();
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return ticks;
-  }
-  for (const tid of tids) {
+  for (const tid of threadIds(pid)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

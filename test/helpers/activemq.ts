@@ -4,6 +4,7 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, mkdtempSync, o
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './ports.js';
 
 const ACTIVEMQ_HOME = '/usr/share/activemq';
 const ACTIVEMQ_JAR = `${ACTIVEMQ_HOME}/bin/activemq.jar`;
@@ -35,7 +36,7 @@ process.on('exit', () => {
 export async function startActiveMQ(opts: { port?: number } = {}): Promise<PrivateBroker> {
   checkPrerequisites();
   const host = '127.0.0.1';
-  const port = opts.port ?? (await freePort(host));
+  const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'swf-relay-amq-'));
   writeConfig(dir, host, port);
 
@@ -84,17 +85,6 @@ function checkPrerequisites(): void {
   if (!onPath) {
     throw new Error(`java is missing (not found on PATH): install it with \`${INSTALL_HINT}\` (pulls in a Java runtime)`);
   }
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function writeConfig(dir: string, host: string, port: number): void {

@@ -3,12 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/store.js';
+import { freePort } from './ports.js';
+
+export { freePort };
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -36,17 +38,6 @@ export type RelayProcess = {
   /** Sends `signal` (default SIGTERM) and waits for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 };
-
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /**
  * The environment of one deployment on the Redis bus (listen + serve): its own channel group,

@@ -25,7 +25,7 @@ function ackAll(): void {
   for (const ack of acks) ack();
 }
 
-async function connect(host: string, port: number, destination: string): Promise<void> {
+async function connect(host: string, port: number, destination: string, durableName: string): Promise<void> {
   listener = new StompListener(
     {
       host,
@@ -37,8 +37,8 @@ async function connect(host: string, port: number, destination: string): Promise
       certFile: undefined,
       keyFile: undefined,
       destination,
-      subscriptionName: '',
-      clientId: `bench-broker-consumer-${process.pid}`,
+      subscriptionName: durableName,
+      clientId: durableName || `bench-broker-consumer-${process.pid}`,
       heartbeatMs: 4000,
       reconnectMaxMs: 5000,
       prefetch: 1000,
@@ -64,7 +64,7 @@ async function connect(host: string, port: number, destination: string): Promise
 async function handle(request: BrokerConsumerRequest): Promise<Record<string, unknown>> {
   switch (request.type) {
     case 'connect':
-      await connect(request.host, request.port, request.destination);
+      await connect(request.host, request.port, request.destination, request.durableName ?? '');
       return {};
     case 'report':
       return { received };

@@ -195,11 +195,11 @@ export class PublisherProcess {
 export class BrokerConsumerProcess {
   private constructor(private readonly child: Child) {}
 
-  /** Forks it and resolves once the broker confirmed its subscription. */
-  static async start(host: string, port: number, destination: string): Promise<BrokerConsumerProcess> {
+  /** Forks it and resolves once the broker confirmed its subscription (durable under `durableName`, when given). */
+  static async start(host: string, port: number, destination: string, durableName?: string): Promise<BrokerConsumerProcess> {
     const child = new Child(BROKER_CONSUMER, 'broker-consumer', false);
     try {
-      await child.request({ type: 'connect', host, port, destination });
+      await child.request({ type: 'connect', host, port, destination, durableName });
     } catch (err) {
       await child.close();
       throw err;

@@ -128,5 +128,7 @@ export type PublisherRequest = (ConnectRequest | PublishRequest | HttpPublishReq
 /** A child's answer. */
 export type Reply = { id: number; ok: true; [key: string]: unknown } | { id: number; ok: false; error: string };
 
-/** Broker consumer (bench/broker-consumer.ts): subscribe; count what arrived; close. */
-export type BrokerConsumerRequest = ({ type: 'connect'; host: string; port: number; destination: string } | { type: 'report' } | { type: 'close' }) & { id: number };
+/** Broker consumer (bench/broker-consumer.ts): subscribe (durably, under `durableName` as client-id and subscription name, when given); count what arrived; close. */
+export type BrokerConsumerRequest = ({ type: 'connect'; host: string; port: number; destination: string; durableName?: string } | { type: 'report' } | { type: 'close' }) & {
+  id: number;
+};

@@ -8,8 +8,8 @@
  * its own process) on SQLite or PostgreSQL with the in-memory or Redis bus,
  * load clients in child processes and a STOMP publisher process; loopback only,
  * every step bounded in time. Scenarios: fanout, nchan (the relay and nchan,
- * Debian's nginx module, side by side), filtered, idle, ingest-cost, ingest,
- * replay, bus (default: all), and profile (only when named: fanout and
+ * Debian's nginx module, side by side), filtered, idle, ingest-cost,
+ * store-commit, ingest, replay, bus (default: all), and profile (only when named: fanout and
  * filtered fanout with the relay under the V8 profiler, summarised). Writes
  * bench/results/<timestamp>.json and .md; --write-docs also puts the table
  * into docs/benchmarks.md. docs/benchmarks.md describes the method.
@@ -34,14 +34,26 @@ import { ingestCost } from './scenarios/ingest-cost.js';
 import { nchan } from './scenarios/nchan.js';
 import { profile } from './scenarios/profile.js';
 import { ingest, replay } from './scenarios/store.js';
+import { storeCommit } from './scenarios/store-commit.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const RESULTS = path.join(ROOT, 'bench', 'results');
 const DOCS = path.join(ROOT, 'docs', 'benchmarks.md');
 
 /** Scenarios in run order; `profile` runs only when named. */
-const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = { fanout, nchan, filtered, idle, 'ingest-cost': ingestCost, ingest, replay, bus: busScenario, profile };
-const DEFAULT = ['fanout', 'nchan', 'filtered', 'idle', 'ingest-cost', 'ingest', 'replay', 'bus'];
+const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<void>> = {
+  fanout,
+  nchan,
+  filtered,
+  idle,
+  'ingest-cost': ingestCost,
+  'store-commit': storeCommit,
+  ingest,
+  replay,
+  bus: busScenario,
+  profile,
+};
+const DEFAULT = ['fanout', 'nchan', 'filtered', 'idle', 'ingest-cost', 'store-commit', 'ingest', 'replay', 'bus'];
 
 const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--only ${Object.keys(SCENARIOS).join('|')}[,…]] [--write-docs]
        [--fanout <clients>x<rate>[,<rate>…][@sqlite|postgres+memory|redis]]   (one fanout ladder instead of the plan; implies --only fanout)

@@ -8,7 +8,7 @@
  */
 import { pino } from 'pino';
 import { StompListener } from '../src/broker/stomp.js';
-import type { BrokerConsumerRequest, Reply } from './lib/protocol.js';
+import { serveRequests, type BrokerConsumerRequest } from './lib/protocol.js';
 
 /** The relay's default INGEST_COMMIT_INTERVAL_MS: it acks a committed batch at most this often. */
 const ACK_INTERVAL_MS = 10;
@@ -75,10 +75,4 @@ async function handle(request: BrokerConsumerRequest): Promise<Record<string, un
   }
 }
 
-process.on('message', (request: BrokerConsumerRequest) => {
-  handle(request).then(
-    (result) => process.send!({ id: request.id, ok: true, ...result } satisfies Reply),
-    (err: unknown) => process.send!({ id: request.id, ok: false, error: String(err) } satisfies Reply),
-  );
-});
-process.on('disconnect', () => process.exit(0));
+serveRequests(handle);

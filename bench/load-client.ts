@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { nowMs } from './lib/histogram.js';
-import type { LoadReport, LoadRequest, OpenRequest, OpenResult, Reply } from './lib/protocol.js';
+import { serveRequests, type LoadReport, type LoadRequest, type OpenRequest, type OpenResult } from './lib/protocol.js';
 import { SseCounter, type StreamCount } from './lib/sse-counter.js';
 
 const HEADERS_TIMEOUT_MS = 30_000;
@@ -136,11 +136,4 @@ async function handle(request: LoadRequest): Promise<Record<string, unknown>> {
   }
 }
 
-process.on('message', (request: LoadRequest) => {
-  handle(request).then(
-    (result) => process.send!({ id: request.id, ok: true, ...result } satisfies Reply),
-    (err: unknown) => process.send!({ id: request.id, ok: false, error: String(err) } satisfies Reply),
-  );
-});
-// The parent gone means the run is over.
-process.on('disconnect', () => process.exit(0));
+serveRequests(handle);

@@ -7,7 +7,7 @@
  */
 import { Histogram, nowMs } from './lib/histogram.js';
 import { HttpProducer } from './lib/http-producer.js';
-import type { HttpPublishRequest, PublishRequest, PublishResult, PublisherRequest, Reply } from './lib/protocol.js';
+import { serveRequests, type HttpPublishRequest, type PublishRequest, type PublishResult, type PublisherRequest } from './lib/protocol.js';
 import { connectProducer, type Producer } from './lib/stomp-producer.js';
 
 /** Paced mode: tokens that may pile up while the event loop was busy (20 ms worth, at least 1). */
@@ -143,10 +143,4 @@ async function handle(request: PublisherRequest): Promise<Record<string, unknown
   }
 }
 
-process.on('message', (request: PublisherRequest) => {
-  handle(request).then(
-    (result) => process.send!({ id: request.id, ok: true, ...result } satisfies Reply),
-    (err: unknown) => process.send!({ id: request.id, ok: false, error: String(err) } satisfies Reply),
-  );
-});
-process.on('disconnect', () => process.exit(0));
+serveRequests(handle);

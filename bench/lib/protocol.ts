@@ -132,3 +132,17 @@ export type Reply = { id: number; ok: true; [key: string]: unknown } | { id: num
 export type BrokerConsumerRequest = ({ type: 'connect'; host: string; port: number; destination: string; durableName?: string } | { type: 'report' } | { type: 'close' }) & {
   id: number;
 };
+
+/**
+ * A child's side of the protocol: answers each request from the parent with
+ * `handle`'s result (or its error), and exits when the parent is gone (the run is over).
+ */
+export function serveRequests<R extends { id: number }>(handle: (request: R) => Promise<Record<string, unknown>>): void {
+  process.on('message', (request: R) => {
+    handle(request).then(
+      (result) => process.send!({ id: request.id, ok: true, ...result } satisfies Reply),
+      (err: unknown) => process.send!({ id: request.id, ok: false, error: String(err) } satisfies Reply),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+}

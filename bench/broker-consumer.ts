@@ -1,10 +1,11 @@
 /**
  * The relay's broker layer alone (a child process of bench/run.ts, driven
  * over IPC): the relay's own StompListener — @stomp/stompjs with the relay's
- * frame parser, the same prefetch and per-message ACK — whose sink acks each
- * message at once and keeps nothing. Its CPU per message is what receiving
- * and acknowledging a STOMP message costs a Node process before any
- * validation, storage or fanout: a floor under the relay's ingest cost.
+ * frame parser, the same prefetch and per-message ACKs — whose sink keeps
+ * nothing and acks what arrived every ACK_INTERVAL_MS, all in one turn, as the
+ * relay acks a committed batch. Its CPU per message is what receiving and
+ * acknowledging a STOMP message costs a Node process before any validation,
+ * storage or fanout: a floor under the relay's ingest cost.
  */
 import { pino } from 'pino';
 import { StompListener } from '../src/broker/stomp.js';

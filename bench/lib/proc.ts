@@ -16,16 +16,21 @@ export function cpuTicks(pid: number): number | null {
   return split && split.user + split.system;
 }
 
-/** A process's CPU ticks, user and kernel (system) apart, or null when it is gone. */
-export function cpuSplit(pid: number): { user: number; system: number } | null {
+/** User and kernel (system) ticks from a stat file (/proc/<pid>/stat or …/task/<tid>/stat), or null when it is gone. */
+function statTicks(file: string): { user: number; system: number } | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(file, 'utf8');
     // Fields after the command name (which may hold spaces) start at the last ')'.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return { user: Number(rest[11]), system: Number(rest[12]) };
   } catch {
     return null;
   }
+}
+
+/** A process's CPU ticks, user and kernel (system) apart, or null when it is gone. */
+export function cpuSplit(pid: number): { user: number; system: number } | null {
+  return statTicks(`/proc/${pid}/stat`);
 }
 
 /** The thread ids of a process (empty when it is gone). */
@@ -41,13 +46,8 @@ export function threadIds(pid: number): number[] {
 export function threadTicks(pid: number): Map<number, number> {
   const ticks = new Map<number, number>();
   for (const tid of threadIds(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks.set(Number(tid), Number(rest[11]) + Number(rest[12]));
-    } catch {
-      // the thread ended meanwhile
-    }
+    const split = statTicks(`/proc/${pid}/task/${tid}/stat`);
+    if (split) ticks.set(tid, split.user + split.system); // else the thread ended meanwhile
   }
   return ticks;
 }

@@ -15,6 +15,16 @@ const LOAD_CLIENT = fileURLToPath(new URL('../load-client.ts', import.meta.url))
 const PUBLISHER = fileURLToPath(new URL('../publisher.ts', import.meta.url));
 const BROKER_CONSUMER = fileURLToPath(new URL('../broker-consumer.ts', import.meta.url));
 
+/**
+ * BENCH_LOAD_NICE=<1..19>: the nice value of the load generator (load clients, publisher), or 0. It
+ * yields a shared core to the relay, as remote clients and agents would not compete with it at all;
+ * it shows how much of a figure is that competition.
+ */
+export function loadNice(): number {
+  const nice = Number(process.env.BENCH_LOAD_NICE ?? 0);
+  return Number.isFinite(nice) && nice > 0 ? Math.min(19, Math.round(nice)) : 0;
+}
+
 /** A forked child answering requests by id. */
 class Child {
   private nextId = 1;
@@ -28,11 +38,9 @@ class Child {
     const profileDir = process.env.BENCH_CHILD_PROFILE_DIR;
     const execArgv = ['--import', 'tsx', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
     this.process = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    // BENCH_LOAD_NICE=<1..19>: the load generator yields a shared core to the relay, as remote clients
-    // and agents would not compete with it at all; shows how much of a figure is that competition.
-    const nice = Number(process.env.BENCH_LOAD_NICE ?? 0);
     // Linux keeps a nice value per thread: set it on each (threads made later inherit it).
-    if (loadGenerator && nice > 0) for (const tid of threadIds(this.process.pid!)) setPriority(tid, Math.min(19, nice));
+    const nice = loadNice();
+    if (loadGenerator && nice > 0) for (const tid of threadIds(this.process.pid!)) setPriority(tid, nice);
     this.process.on('message', (reply: Reply) => {
       const w = this.waiting.get(reply.id);
       if (!w) return;

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { LatencySummary } from './histogram.js';
+import { loadNice } from './children.js';
 import type { CpuUse } from './proc.js';
 
 /** One measured step of a scenario. */
@@ -114,7 +115,7 @@ export function markdownTable(rows: Row[], machine: Machine, when: string, mode:
     `Run ${when} (${mode}) on ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGb} GB RAM, ${machine.os}, kernel ${machine.kernel}, Node ${machine.node}, ulimit -n ${machine.openFileLimit}.`,
     '',
     `All processes share these ${machine.cpus} cores over loopback: the relay, ActiveMQ, PostgreSQL/Redis, the load clients and the publisher` +
-      (Number(process.env.BENCH_LOAD_NICE ?? 0) > 0 ? ` (the load clients and the publisher at nice ${Math.min(19, Number(process.env.BENCH_LOAD_NICE))}: BENCH_LOAD_NICE).` : '.'),
+      (loadNice() > 0 ? ` (the load clients and the publisher at nice ${loadNice()}: BENCH_LOAD_NICE).` : '.'),
     'CPU is in % of one core (the machine has ' + `${machine.cpus * 100} %). Latency is publish (in the publisher) → receipt (in a load client), through ActiveMQ, the store and the bus.`,
     '',
   ];

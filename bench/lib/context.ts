@@ -207,15 +207,34 @@ export async function liveStep(ctx: BenchContext, relay: BenchRelay, clients: Lo
 
 const fmtMs = (v: number | null) => (v === null ? '?' : v < 10 ? v.toFixed(1) : String(Math.round(v)));
 
+/** A count read at a moment (`at`: nowMs()). */
+export interface CountAt {
+  at: number;
+  count: number;
+}
+
+/**
+ * Reads a growing count every `pollMs` until it reaches `target` or `timeoutMs` has passed; the first
+ * and last readings (a drain's rate is their difference) and whether it got there.
+ */
+export async function pollCount(read: () => Promise<number>, target: number, timeoutMs: number, pollMs = 50): Promise<{ first: CountAt; last: CountAt; done: boolean }> {
+  const deadline = performance.now() + timeoutMs;
+  const first = { at: nowMs(), count: await read() };
+  let last = first;
+  while (last.count < target && performance.now() < deadline) {
+    await sleep(pollMs);
+    last = { at: nowMs(), count: await read() };
+  }
+  return { first, last, done: last.count >= target };
+}
+
 /** Waits until the relay has stored `total` workflow messages (swf_relay_events_ingested_total); false on timeout. */
 export async function waitIngested(relay: BenchRelay, total: number, timeoutMs: number, pollMs = 100): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (((await relay.metric('swf_relay_events_ingested_total')) ?? 0) >= total) return true;
-    await sleep(pollMs);
-  }
-  return false;
+  return (await pollCount(ingestedCount(relay), total, timeoutMs, pollMs)).done;
 }
+
+/** Reads the relay's swf_relay_events_ingested_total (0 before the first commit). */
+export const ingestedCount = (relay: BenchRelay) => async () => (await relay.metric('swf_relay_events_ingested_total')) ?? 0;
 
 /** Turns a live result into a table row (`server`: the relay, or anything else named by a store and bus). */
 export function liveRow(scenario: string, server: { variant: { store: string; bus: string } }, clients: number, rate: number, r: LiveResult, notes: string[], disturbed: boolean): Row {

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BrokerConsumerProcess, LoadClients } from '../lib/children.js';
-import { LIVE_PERSISTENT, MESSAGE_BYTES, liveRow, liveStep, sleep, waitIngested, type BenchContext } from '../lib/context.js';
+import { LIVE_PERSISTENT, MESSAGE_BYTES, liveRow, liveStep, pollCount, waitIngested, type BenchContext } from '../lib/context.js';
 import { describeLoopDelay, sampleLoopDelay } from '../lib/loop-delay.js';
 import { measureUndisturbed } from '../lib/quiet.js';
 import { CpuMeter, cpuMicrosPer, cpuSplit, threadSplit, threadTicks } from '../lib/proc.js';
@@ -99,12 +99,7 @@ async function brokerLayerAlone(ctx: BenchContext, seconds: number): Promise<voi
         probe: false,
       });
       published += pub.sent;
-      const deadline = performance.now() + 30_000;
-      let received = await consumer.received();
-      while (received < published && performance.now() < deadline) {
-        await sleep(50);
-        received = await consumer.received();
-      }
+      const received = (await pollCount(() => consumer.received(), published, 30_000)).last.count;
       const cpu = meter.stop();
       const threads = threadSplit(consumer.pid, threadsBefore, threadTicks(consumer.pid));
       return { cpu, sent: pub.sent, sentRate: pub.rate, received, published, threads };

@@ -21,7 +21,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BrokerConsumerProcess, LoadClients } from '../lib/children.js';
-import { MESSAGE_BYTES, PERSISTENT, sleep, waitIngested, type BenchContext } from '../lib/context.js';
+import { MESSAGE_BYTES, PERSISTENT, ingestedCount, pollCount, sleep, waitIngested, type BenchContext } from '../lib/context.js';
 import { measureUndisturbed, waitQuiet } from '../lib/quiet.js';
 import { nowMs } from '../lib/histogram.js';
 import { CpuMeter, RssSampler, threadSplit, threadTicks, type CpuUse } from '../lib/proc.js';
@@ -106,22 +106,16 @@ async function runBacklog(ctx: BenchContext, relay: BenchRelay, base: number, co
   await relay.resume();
   const meter = new CpuMeter({ relay: [relay.pid], load: [process.pid], broker: ctx.brokerPid ? [ctx.brokerPid] : [] });
   const rss = new RssSampler(relay.pid);
-  const deadline = performance.now() + INGEST_TIMEOUT_MS;
   const scrapeBefore = await relay.scrape();
-  const first = { at: nowMs(), stored: scrapeBefore.value('swf_relay_events_ingested_total') ?? 0 };
   const threadsBefore = threadTicks(relay.pid);
-  let last = first;
-  while (last.stored < count && performance.now() < deadline) {
-    await sleep(50);
-    last = { at: nowMs(), stored: (await relay.metric('swf_relay_events_ingested_total')) ?? 0 };
-  }
+  const { first, last, done } = await pollCount(ingestedCount(relay), count, INGEST_TIMEOUT_MS);
   const cpu = meter.stop();
   const threads = threadSplit(relay.pid, threadsBefore, threadTicks(relay.pid));
-  const commitNotes = relayNotes(scrapeBefore, await relay.scrape(), last.stored - first.stored);
+  const commitNotes = relayNotes(scrapeBefore, await relay.scrape(), last.count - (scrapeBefore.value('swf_relay_events_ingested_total') ?? 0));
+  const seconds = Math.max((last.at - first.at) / 1000, 0.001);
   // Ticks are 10 ms: % of one core = ticks / seconds.
-  const pct = (ticks: number) => (ticks / Math.max((last.at - first.at) / 1000, 0.001)).toFixed(0);
-  const done = last.stored >= count;
-  const perSecond = Math.round((last.stored - first.stored) / Math.max((last.at - first.at) / 1000, 0.001));
+  const pct = (ticks: number) => (ticks / seconds).toFixed(0);
+  const perSecond = Math.round((last.count - first.count) / seconds);
   const row: Row = {
     scenario: 'ingest backlog',
     store: relay.variant.store,
@@ -132,7 +126,7 @@ async function runBacklog(ctx: BenchContext, relay: BenchRelay, base: number, co
     rssMb: Math.round(rss.stop() / 1024),
     disturbed: cpu.other > 20,
     notes: [
-      `${count.toLocaleString('en-US')} persistent messages queued for the stopped relay (published at ${Math.round(pub.rate)}/s), then drained: ${(last.stored - first.stored).toLocaleString('en-US')} stored in ${((last.at - first.at) / 1000).toFixed(1)} s after the first sample (${first.stored.toLocaleString('en-US')} were in before it)`,
+      `${count.toLocaleString('en-US')} persistent messages queued for the stopped relay (published at ${Math.round(pub.rate)}/s), then drained: ${(last.count - first.count).toLocaleString('en-US')} stored in ${seconds.toFixed(1)} s after the first sample (${first.count.toLocaleString('en-US')} were in before it)`,
       `relay threads: main ${pct(threads.main)} %, busiest other ${pct(threads.busiest)} %${relay.variant.store === 'sqlite' ? ' (the SQLite writer)' : ''}, the rest ${pct(threads.rest)} % of a core`,
       ...commitNotes,
       ...(done ? [] : [`not all stored within ${INGEST_TIMEOUT_MS / 1000} s`]),
@@ -155,25 +149,18 @@ async function runBacklogBrokerLayer(ctx: BenchContext, count: number): Promise<
   const consumer = await BrokerConsumerProcess.start(ctx.broker.host, ctx.broker.port, destination, name);
   try {
     const meter = new CpuMeter({ relay: [consumer.pid], load: [process.pid], broker: ctx.brokerPid ? [ctx.brokerPid] : [] });
-    const deadline = performance.now() + INGEST_TIMEOUT_MS;
-    const first = { at: nowMs(), received: await consumer.received() };
-    let last = first;
-    while (last.received < count && performance.now() < deadline) {
-      await sleep(50);
-      last = { at: nowMs(), received: await consumer.received() };
-    }
+    const { first, last, done } = await pollCount(() => consumer.received(), count, INGEST_TIMEOUT_MS);
     const cpu = meter.stop();
-    const done = last.received >= count;
     const seconds = Math.max((last.at - first.at) / 1000, 0.001);
     ctx.add({
       scenario: 'ingest backlog',
       store: 'broker layer alone',
       sent: pub.sent,
-      perSecond: done ? Math.round((last.received - first.received) / seconds) : undefined,
+      perSecond: done ? Math.round((last.count - first.count) / seconds) : undefined,
       cpu,
       disturbed: cpu.other > 20,
       notes: [
-        `the relay's StompListener in a process of its own, nothing stored, acks every 10 ms; ${count.toLocaleString('en-US')} persistent messages queued for its durable subscription (published at ${Math.round(pub.rate)}/s), then drained: ${(last.received - first.received).toLocaleString('en-US')} received in ${seconds.toFixed(1)} s after the first sample (${first.received.toLocaleString('en-US')} before it)`,
+        `the relay's StompListener in a process of its own, nothing stored, acks every 10 ms; ${count.toLocaleString('en-US')} persistent messages queued for its durable subscription (published at ${Math.round(pub.rate)}/s), then drained: ${(last.count - first.count).toLocaleString('en-US')} received in ${seconds.toFixed(1)} s after the first sample (${first.count.toLocaleString('en-US')} before it)`,
         ...(done ? [] : [`not all received within ${INGEST_TIMEOUT_MS / 1000} s`]),
       ],
     });

@@ -3,11 +3,10 @@
  * every reader, Redis commands per event) as its own process and tables its
  * JSON lines.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext } from '../lib/context.js';
 import { waitQuiet } from '../lib/quiet.js';
-import { cpuTicks } from '../lib/proc.js';
+import { runJsonLines } from '../lib/json-lines.js';
 
 const SCRIPT = fileURLToPath(new URL('../bus.ts', import.meta.url));
 
@@ -26,21 +25,10 @@ interface BusLine {
 export async function busScenario(ctx: BenchContext): Promise<void> {
   const events = ctx.quick ? 20_000 : 100_000;
   await waitQuiet(ctx);
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, String(events)], {
-    env: { ...process.env, BENCH_REDIS_URL: ctx.redisUrl },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  let ticks = 0;
-  const sampler = setInterval(() => (ticks = cpuTicks(child.pid!) ?? ticks), 100);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearInterval(sampler);
-  if (code !== 0) throw new Error(`bench/bus.ts exited with code ${code}: ${out}`);
-  for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
-    const r = JSON.parse(line) as BusLine;
+  const { lines, cpuSeconds } = await runJsonLines<BusLine>(SCRIPT, [String(events)], { BENCH_REDIS_URL: ctx.redisUrl });
+  for (const r of lines) {
     const notes = [`${r.events.toLocaleString('en-US')} events in batches of 500 to ${r.readers} reader(s) in one process (bench/bus.ts), ${r.seconds} s`];
     if (r.redis_commands_per_event !== undefined) notes.push(`${r.redis_commands_per_event} Redis commands per event (XADD ${r.xadd_per_event}/event, ${r.xread_calls} XREAD calls)`);
-    ctx.add({ scenario: 'bus', bus: r.bus, perSecond: r.events_per_s, notes, extra: { ...r, benchProcessCpuSeconds: ticks / 100 } });
+    ctx.add({ scenario: 'bus', bus: r.bus, perSecond: r.events_per_s, notes, extra: { ...r, benchProcessCpuSeconds: cpuSeconds } });
   }
 }

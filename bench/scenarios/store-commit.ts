@@ -5,13 +5,13 @@
  * and a fresh PostgreSQL database, each as its own process, and tables its JSON
  * lines: what the durable commit costs before anything else the relay does.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase } from '../../test/helpers/postgres.js';
 import type { BenchContext } from '../lib/context.js';
+import { runJsonLines } from '../lib/json-lines.js';
 import { waitQuiet } from '../lib/quiet.js';
 
 const SCRIPT = fileURLToPath(new URL('../store-commit.ts', import.meta.url));
@@ -27,15 +27,7 @@ interface CommitLine {
 }
 
 async function runScript(target: string, messagesPerCase: number): Promise<CommitLine[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, target, String(messagesPerCase)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  if (code !== 0) throw new Error(`bench/store-commit.ts exited with code ${code}: ${out}`);
-  return out
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as CommitLine);
+  return (await runJsonLines<CommitLine>(SCRIPT, [target, String(messagesPerCase)])).lines;
 }
 
 export async function storeCommit(ctx: BenchContext): Promise<void> {

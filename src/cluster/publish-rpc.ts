@@ -66,7 +66,19 @@ export class PublishForwarder {
       }, REPLY_TIMEOUT_MS);
       this.pending.set(request.id, { resolve, reject, timer });
     });
-    await this.redis.lpush(this.keys.requests, JSON.stringify(request));
+    // The answer comes on another connection and may arrive before LPUSH's own reply: a refusal
+    // rejecting `answered` meanwhile must not count as an unhandled rejection (it would end the process).
+    answered.catch(() => {});
+    try {
+      await this.redis.lpush(this.keys.requests, JSON.stringify(request));
+    } catch {
+      const waiting = this.pending.get(request.id);
+      if (waiting) {
+        clearTimeout(waiting.timer);
+        this.pending.delete(request.id);
+      }
+      throw new AppError('UNAVAILABLE', 'Redis did not confirm the message; it may not have been published. Retry later (with an Idempotency-Key to be safe).', {}, 5);
+    }
     return answered;
   }
 

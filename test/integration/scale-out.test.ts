@@ -83,49 +83,54 @@ describe('scale-out over Redis', () => {
     const listener = await launch(env, 'listen');
     const webA = await launch(env, 'serve');
     const webB = await launch(env, 'serve');
-    await waitUntil(async () => (await status(webA)).broker?.state === 'connected', 'the listener to subscribe (seen from a web process)');
-    const onA = [await open(webA, '?msg_types=two_web'), await open(webA, '?run_ids=none')];
-    const onB = [await open(webB, '?msg_types=two_web')];
+    // Stopped even when a check fails: a listener left running would store the next test's messages
+    // in this database under its own group, and that test would wait for events it never relays.
+    try {
+      await waitUntil(async () => (await status(webA)).broker?.state === 'connected', 'the listener to subscribe (seen from a web process)');
+      const onA = [await open(webA, '?msg_types=two_web'), await open(webA, '?run_ids=none')];
+      const onB = [await open(webB, '?msg_types=two_web')];
 
-    await publish('two_web', 0, 200);
-    const a = relayed(await onA[0]!.waitFor((e) => relayed(e).length === 200));
-    const b = relayed(await onB[0]!.waitFor((e) => relayed(e).length === 200));
-    assert.deepEqual(seqs(a), range(0, 200));
-    assert.deepEqual(b.map((e) => e.id), a.map((e) => e.id), 'the same ids on both processes');
-    assert.deepEqual(b.map((e) => e.data), a.map((e) => e.data), 'the same bytes on both processes');
+      await publish('two_web', 0, 200);
+      const a = relayed(await onA[0]!.waitFor((e) => relayed(e).length === 200));
+      const b = relayed(await onB[0]!.waitFor((e) => relayed(e).length === 200));
+      assert.deepEqual(seqs(a), range(0, 200));
+      assert.deepEqual(b.map((e) => e.id), a.map((e) => e.id), 'the same ids on both processes');
+      assert.deepEqual(b.map((e) => e.data), a.map((e) => e.data), 'the same bytes on both processes');
 
-    const clientIds = [...onA, ...onB].map((s) => JSON.parse(s.events()[0]!.data).client_id as string);
-    await waitUntil(async () => {
-      const [fromA, fromB] = [await status(webA), await status(webB)];
-      return [fromA, fromB].every((st) => clientIds.every((id) => st.client_ids.includes(id)));
-    }, 'status from either process to list all clients');
-    const st = await status(webB);
-    assert.equal(st.connected_clients, 3);
-    assert.deepEqual(st.processes.map((p) => p.role).sort(), ['listener', 'web', 'web']);
+      const clientIds = [...onA, ...onB].map((s) => JSON.parse(s.events()[0]!.data).client_id as string);
+      await waitUntil(async () => {
+        const [fromA, fromB] = [await status(webA), await status(webB)];
+        return [fromA, fromB].every((st) => clientIds.every((id) => st.client_ids.includes(id)));
+      }, 'status from either process to list all clients');
+      const st = await status(webB);
+      assert.equal(st.connected_clients, 3);
+      assert.deepEqual(st.processes.map((p) => p.role).sort(), ['listener', 'web', 'web']);
 
-    // HTTP publish on a web-only process goes through the listener (the one writer).
-    const store = await openStoreOf({ DATABASE_URL: pg.url });
-    const publishKey = (await createToken(store, 'http-publisher', { createUser: true, canPublish: true })).key;
-    await store.close();
-    const posted = await fetch(`${webB.url}/api/messages/`, {
-      method: 'POST',
-      headers: { Authorization: `Token ${publishKey}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ msg_type: 'two_web', seq: 200 }),
-    });
-    assert.equal(posted.status, 201, await posted.clone().text());
-    const { id: postedId } = (await posted.json()) as { id: string };
-    for (const s of [onA[0]!, onB[0]!]) {
-      const got = relayed(await s.waitFor((e) => relayed(e).length === 201));
-      assert.equal(got.at(-1)!.id, postedId, 'relayed with the id the listener assigned');
+      // HTTP publish on a web-only process goes through the listener (the one writer).
+      const store = await openStoreOf({ DATABASE_URL: pg.url });
+      const publishKey = (await createToken(store, 'http-publisher', { createUser: true, canPublish: true })).key;
+      await store.close();
+      const posted = await fetch(`${webB.url}/api/messages/`, {
+        method: 'POST',
+        headers: { Authorization: `Token ${publishKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ msg_type: 'two_web', seq: 200 }),
+      });
+      assert.equal(posted.status, 201, await posted.clone().text());
+      const { id: postedId } = (await posted.json()) as { id: string };
+      for (const s of [onA[0]!, onB[0]!]) {
+        const got = relayed(await s.waitFor((e) => relayed(e).length === 201));
+        assert.equal(got.at(-1)!.id, postedId, 'relayed with the id the listener assigned');
+      }
+      const invalid = await fetch(`${webA.url}/api/messages/`, { method: 'POST', headers: { Authorization: `Token ${publishKey}` }, body: '{"msg_type": ""}' });
+      assert.equal(invalid.status, 400, 'the listener\'s validation answer comes back');
+      assert.equal(((await invalid.json()) as { reason: string }).reason, 'invalid_workflow');
+
+      // A web process can replay too: it reads the shared store.
+      const resume = await open(webB, '?msg_types=two_web', { 'Last-Event-ID': a[149]!.id! });
+      assert.deepEqual(seqs(await resume.waitFor((e) => relayed(e).length === 51)), range(150, 201));
+    } finally {
+      for (const p of [listener, webA, webB]) await p.stop();
     }
-    const invalid = await fetch(`${webA.url}/api/messages/`, { method: 'POST', headers: { Authorization: `Token ${publishKey}` }, body: '{"msg_type": ""}' });
-    assert.equal(invalid.status, 400, 'the listener\'s validation answer comes back');
-    assert.equal(((await invalid.json()) as { reason: string }).reason, 'invalid_workflow');
-
-    // A web process can replay too: it reads the shared store.
-    const resume = await open(webB, '?msg_types=two_web', { 'Last-Event-ID': a[149]!.id! });
-    assert.deepEqual(seqs(await resume.waitFor((e) => relayed(e).length === 51)), range(150, 201));
-    for (const p of [listener, webA, webB]) await p.stop();
   });
 
   test('Redis killed and restarted while messages flow: every client still gets every id, in order, once', async () => {
